@@ -1,0 +1,18 @@
+"""``POST /v1/videos/generations``: the body is already validated by the spec."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import api_key_of
+from ..service import MockService
+from ..validation import BODY_STATE_KEY
+from .http import json_response, public_base
+
+
+async def create_video_generation(request: Request, service: MockService) -> Response:
+    body = request.scope["state"][BODY_STATE_KEY]
+    document = service.create_task(api_key=api_key_of(request.scope), body=body,
+                                   media_base=public_base(request, service.settings))
+    return json_response(document)

@@ -1,0 +1,95 @@
+"""The ASGI app: plain Starlette-style handlers inside Connexion's middleware.
+
+Connexion, driven by the spec, does routing, security and validation; the innermost app
+only looks up the handler for the ``operationId`` Connexion routed to. There is no second
+route table for the vendor API: the spec is it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import ConnexionMiddleware
+from connexion.exceptions import ProblemException
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
+
+from . import errors
+from .api import tasks, videos
+from .api.http import Handler
+from .auth import bearer_handler_class
+from .errors import ApiError
+from .service import MockService
+from .settings import Settings
+from .spec import SPEC_DIR, load_spec
+from .validation import SpecParameterValidator, body_validator_class
+
+HANDLERS: dict[str, Handler] = {
+    "createVideoGeneration": videos.create_video_generation,
+    "getTask": tasks.get_task,
+}
+
+
+class OperationDispatcher:
+    """Innermost ASGI app: calls the handler of the operation Connexion routed to."""
+
+    def __init__(self, service: MockService, handlers: dict[str, Handler], fallback: Any) -> None:
+        self.service = service
+        self.handlers = handlers
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        routing = scope.get("extensions", {}).get("connexion_routing", {})
+        handler = self.handlers.get(routing.get("operation_id")) if scope["type"] == "http" else None
+        if handler is None:
+            await self.fallback(scope, receive, send)
+            return
+        response = await handler(Request(scope, receive), self.service)
+        await response(scope, receive, send)
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "http":
+        response = ApiError(404, f"No route for {scope['method']} {scope['path']}").to_response()
+        await response(scope, receive, send)
+
+
+class MockApp:
+    """The running mock: an ASGI app plus the service behind it (for tests and the CLI)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        spec = load_spec(allow_http_callbacks=bool(self.settings.allow_callback_hosts))
+        self.service = MockService(self.settings, spec)
+        fallback = Router(routes=self._extra_routes(), default=not_found)
+        self.asgi = ConnexionMiddleware(
+            OperationDispatcher(self.service, HANDLERS, fallback),
+            specification_dir=SPEC_DIR,
+            resolver=Resolver(function_resolver=HANDLERS.__getitem__),
+            validate_responses=self.settings.validate_responses,
+            validator_map={
+                "body": {"application/json": body_validator_class(self.settings.max_body_bytes)},
+                "parameter": SpecParameterValidator,
+            },
+            security_map={"bearer": bearer_handler_class(self.settings.api_keys)},
+            swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
+        )
+        self.asgi.add_api(spec)
+        self.asgi.add_error_handler(ApiError, errors.handle_api_error)
+        self.asgi.add_error_handler(ProblemException, errors.handle_problem)
+        self.asgi.add_error_handler(HTTPException, errors.handle_http_exception)
+        self.asgi.add_error_handler(Exception, errors.handle_unexpected)
+
+    def _extra_routes(self) -> list[Route]:
+        return []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> MockApp:
+    return MockApp(settings)

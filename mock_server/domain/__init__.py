@@ -1,0 +1,1 @@
+"""The simulated service: plain data and pure functions, no HTTP, no storage."""

@@ -1,0 +1,48 @@
+"""A task as the mock stores it: the request, who made it, and its planned lifecycle.
+
+Everything a client can observe (status, progress, results) is derived from these fields
+and the current time by :mod:`mock_server.domain.lifecycle`; nothing here changes as time
+passes. Only cancellation is recorded after the fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+COMPLETED = "completed"
+
+
+@dataclass
+class Task:
+    id: str
+    owner: str                # fingerprint of the API key that created it, never the key
+    model: str
+    request: dict[str, Any]   # the validated request with the seeds' defaults applied
+    created_at: float         # mock time, unix seconds
+    queue_seconds: float      # time spent pending
+    run_seconds: float        # time spent processing until completion
+    outcome: str              # COMPLETED or a task failure code
+    fail_fraction: float      # how far processing gets before a failure
+    credits: float
+    media_base: str           # where result links point, e.g. http://127.0.0.1:8000
+    cancelled_at: float | None = None
+    extra_latency: float = 0.0   # scripted delay applied to this task's API answers
+
+    @property
+    def callback_url(self) -> str | None:
+        return self.request.get("callback_url")
+
+    @property
+    def finishes_at(self) -> float:
+        """When the planned outcome is reached (ignoring cancellation)."""
+        if self.outcome == COMPLETED:
+            return self.created_at + self.queue_seconds + self.run_seconds
+        return self.created_at + self.queue_seconds + self.run_seconds * self.fail_fraction
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Task":
+        return cls(**record)

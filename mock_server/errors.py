@@ -1,0 +1,130 @@
+"""Every error the mock answers, shaped as the vendor's envelope, in one place.
+
+The vendor answers every non-2xx with ``{"error": {"code", "message", "type", "param"}}``
+where ``code`` is a string. Code and type for a status differ between endpoints (402 is
+``insufficient_quota`` on create but ``quota_exceeded`` on the task query), so the
+per-operation values are read from the examples in the spec rather than written here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+logger = logging.getLogger("evolink_mock")
+
+# (code, type) used when no operation-specific example exists for a status.
+DEFAULT_CODES: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "invalid_request_error"),
+    401: ("unauthorized", "authentication_error"),
+    402: ("insufficient_quota", "insufficient_quota"),
+    403: ("permission_denied", "invalid_request_error"),
+    404: ("not_found", "invalid_request_error"),
+    405: ("method_not_allowed", "invalid_request_error"),
+    413: ("request_too_large", "invalid_request_error"),
+    415: ("unsupported_media_type", "invalid_request_error"),
+    429: ("rate_limit_exceeded", "rate_limit_error"),
+    500: ("internal_error", "api_error"),
+    503: ("service_unavailable", "api_error"),
+}
+
+DEFAULT_MESSAGES: dict[int, str] = {
+    400: "The request is invalid",
+    401: "Invalid or missing API key",
+    402: "Insufficient credits",
+    403: "Access denied",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "The request body is too large",
+    415: "The request body must be application/json",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answered to the client in the vendor's envelope."""
+
+    status: int
+    message: str
+    code: str = ""
+    type: str = ""
+    param: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        default_code, default_type = DEFAULT_CODES.get(self.status, DEFAULT_CODES[500])
+        self.code = self.code or default_code
+        self.type = self.type or default_type
+
+    def envelope(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "type": self.type}
+        if self.param is not None:
+            body["param"] = self.param
+        return {"error": body}
+
+    def to_response(self) -> Response:
+        return Response(
+            json.dumps(self.envelope()),
+            status_code=self.status,
+            media_type="application/json",
+            headers=dict(self.headers),
+        )
+
+
+def invalid_request(message: str, param: str | None) -> ApiError:
+    return ApiError(400, message, param=param)
+
+
+def error_for_status(status: int, message: str | None = None, **kwargs: Any) -> ApiError:
+    return ApiError(status, message or DEFAULT_MESSAGES.get(status, "Error"), **kwargs)
+
+
+# --- Connexion / Starlette exception handlers -------------------------------------------
+
+
+def _connexion_response(error: ApiError) -> ConnexionResponse:
+    return ConnexionResponse(
+        status_code=error.status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=json.dumps(error.envelope()),
+        headers=dict(error.headers),
+    )
+
+
+def handle_api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+    return _connexion_response(exc)
+
+
+def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion raises problems for auth, content type and its own checks."""
+    message = exc.detail or exc.title or DEFAULT_MESSAGES.get(exc.status, "Error")
+    if exc.status == 401:
+        message = "Invalid or missing API key: send 'Authorization: Bearer <API key>'"
+    elif exc.status == 415:
+        message = f"The request body must be application/json ({exc.detail})"
+    elif exc.status >= 500:
+        logger.error("server-side problem: %s", message)
+        message = DEFAULT_MESSAGES[500]
+    return _connexion_response(error_for_status(exc.status, str(message), headers=exc.headers or {}))
+
+
+def handle_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """Router answers (404 unknown path, 405 known path with another method, keeping Allow)."""
+    message = DEFAULT_MESSAGES.get(exc.status_code, "Error")
+    return _connexion_response(error_for_status(exc.status_code, message, headers=exc.headers or {}))
+
+
+def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return _connexion_response(error_for_status(500))

@@ -1,0 +1,79 @@
+"""Serving the mock over real HTTP: in the foreground (CLI) or on a background thread.
+
+``RunningServer`` is a context manager that any program can use (our tests, the pytest
+plugin, ``evolink-contract client``): it binds a free loopback port, serves until closed,
+and exposes the service for clock and state control.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from .app import MockApp, create_app
+from .settings import Settings
+
+
+def uvicorn_config(app: MockApp, host: str, port: int = 0, sock: socket.socket | None = None) -> uvicorn.Config:
+    # No access log on the hot path; our own request log is configured separately.
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                          lifespan="off", timeout_graceful_shutdown=2)
+
+
+class RunningServer:
+    """A mock on a background thread, bound to ``settings.host`` and a free port."""
+
+    def __init__(self, settings: Settings | None = None, *, port: int = 0) -> None:
+        self.settings = settings or Settings(clock="manual")
+        self._requested_port = port
+        self.app = create_app(self.settings)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def service(self):  # noqa: ANN201 - re-exported type would be circular here
+        return self.app.service
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+
+    def start(self) -> "RunningServer":
+        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
+        sock.bind((self.settings.host, self._requested_port))
+        self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"evolink-mock:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the mock server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self.app.service.store.close()
+
+    def __enter__(self) -> "RunningServer":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(settings: Settings) -> None:
+    """Serve in the foreground until interrupted."""
+    app = create_app(settings)
+    uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()

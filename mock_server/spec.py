@@ -1,0 +1,95 @@
+"""Loading the OpenAPI documents: the one source of truth for routes, validation and errors."""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"
+VENDOR_SPEC = SPEC_DIR / "evolink-video.yaml"
+ADMIN_SPEC = SPEC_DIR / "mock-admin.yaml"
+
+HTTPS_ONLY = "^https://"
+HTTP_OR_HTTPS = "^https?://"
+
+
+@lru_cache(maxsize=None)
+def _load(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_spec(path: Path = VENDOR_SPEC, *, allow_http_callbacks: bool = False) -> dict[str, Any]:
+    """A private copy of a spec document.
+
+    With ``allow_http_callbacks`` (the user opted into local rehearsal with
+    ``--allow-callback-host``) the https-only pattern of ``callback_url`` is widened to
+    http or https; the host policy still decides which hosts may be used.
+    """
+    spec = copy.deepcopy(_load(path))
+    if allow_http_callbacks:
+        for schema in _walk(spec):
+            if schema.get("pattern") == HTTPS_ONLY and schema.get("format") == "uri":
+                schema["pattern"] = HTTP_OR_HTTPS
+    return spec
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def resolve(spec: dict[str, Any], node: Any) -> Any:
+    """``node`` with every local ``$ref`` replaced by its target (our specs have no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = spec
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return resolve(spec, target)
+        return {key: resolve(spec, value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(spec, value) for value in node]
+    return node
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every operation in the document."""
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "operationId" in operation:
+                yield path, method, operation
+
+
+def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(operationId, status) -> (code, type), read from each error response's example.
+
+    The vendor documents different codes for the same status on different endpoints; the
+    spec's examples are where those facts live.
+    """
+    table: dict[tuple[str, int], tuple[str, str]] = {}
+    for _path, _method, operation in operations(spec):
+        for status, response in operation.get("responses", {}).items():
+            if not status.isdigit() or int(status) < 400:
+                continue
+            response = resolve(spec, response)
+            example = response.get("content", {}).get("application/json", {}).get("example")
+            if example:
+                error = example["error"]
+                table[(operation["operationId"], int(status))] = (error["code"], error["type"])
+    return table
+
+
+def model_names(spec: dict[str, Any]) -> list[str]:
+    """The models the create operation accepts, from the request discriminator."""
+    schema = spec["components"]["schemas"]["VideoGenerationRequest"]
+    return list(schema["discriminator"]["mapping"])
