@@ -35,16 +35,26 @@ HANDLERS: dict[str, Handler] = {
 
 
 class OperationDispatcher:
-    """Innermost ASGI app: calls the handler of the operation Connexion routed to."""
+    """Innermost ASGI app: calls the handler of the operation Connexion routed to.
 
-    def __init__(self, service: MockService, handlers: dict[str, Handler], fallback: Any) -> None:
+    A request only reaches a handler when Connexion's routing placed it under a base path
+    we registered: for paths ending in a newline Starlette's ``$`` still matches, Connexion
+    computes a wrong base path, and its security and validation middlewares then step aside.
+    Such requests go to the fallback (404) instead of an unguarded handler.
+    """
+
+    def __init__(self, service: MockService, handlers: dict[str, Handler], fallback: Any,
+                 base_paths: frozenset[str]) -> None:
         self.service = service
         self.handlers = handlers
         self.fallback = fallback
+        self.base_paths = base_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         routing = scope.get("extensions", {}).get("connexion_routing", {})
-        handler = self.handlers.get(routing.get("operation_id")) if scope["type"] == "http" else None
+        handler = None
+        if scope["type"] == "http" and routing.get("api_base_path") in self.base_paths:
+            handler = self.handlers.get(routing.get("operation_id"))
         if handler is None:
             await self.fallback(scope, receive, send)
             return
@@ -67,7 +77,7 @@ class MockApp:
         self.service = MockService(self.settings, spec)
         fallback = Router(routes=self._extra_routes(), default=not_found)
         self.asgi = ConnexionMiddleware(
-            OperationDispatcher(self.service, HANDLERS, fallback),
+            OperationDispatcher(self.service, HANDLERS, fallback, base_paths=frozenset({""})),
             specification_dir=SPEC_DIR,
             resolver=Resolver(function_resolver=HANDLERS.__getitem__),
             validate_responses=self.settings.validate_responses,

@@ -201,7 +201,7 @@ class CallbackPolicy:
         if target.ip is not None and not target.canonical_numeric:
             problem = _address_problem(target.ip)
             if problem:
-                return f"callback_url points to {problem} (host {target.raw_host} means {target.ip})"
+                return f"callback_url points to {_amend(problem, f'written as {target.raw_host}')}"
             return (
                 f"callback_url host {target.raw_host} is an IP address in a non-standard form; "
                 f"write it as {target.ip}"
@@ -398,9 +398,14 @@ def _address_problem(ip: IPAddress) -> str | None:
             inner = f", embedding {problem}" if problem else ""
             return f"a deprecated IPv4-compatible IPv6 address ({ip}{inner})"
         if problem:
-            return f"{problem[:-1]}, embedded in the {kind} IPv6 address {ip})"
+            return _amend(problem, f"embedded in the {kind} IPv6 address {ip}")
         return None
     return None if ip.is_global else f"a non-public (special-purpose) IPv6 address ({ip})"
+
+
+def _amend(problem: str, note: str) -> str:
+    """Add ``note`` inside the closing parenthesis of an ``_address_problem`` text."""
+    return f"{problem[:-1]}, {note})"
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:

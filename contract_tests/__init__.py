@@ -1,0 +1,1 @@
+"""Contract test kit for the EvoLink video API: check servers and clients against the spec."""

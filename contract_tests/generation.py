@@ -1,0 +1,49 @@
+"""Keeping generated requests inside the rules OpenAPI 3.0 cannot state.
+
+Schemathesis generates bodies from the schema alone, so a "valid" body can still break a
+cross-field rule (listed in the spec as ``x-cross-field-rules``) or point ``callback_url``
+at an internal host. The real service rejects those, so they are not positive data. This
+hook repairs such bodies conservatively: it only rewrites values that are already
+schema-valid, and only in positive cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+from mock_server.callbacks.policy import CallbackPolicy
+
+SAFE_CALLBACK_URL = "https://example.com/evolink-callback"
+_policy = CallbackPolicy()
+
+
+def conform(body: Any) -> Any:
+    """A copy of ``body`` that keeps the cross-field rules and the callback host policy."""
+    if not isinstance(body, dict):
+        return body
+    body = dict(body)
+    params = body.get("model_params")
+    if isinstance(params, dict) and params.get("multi_shot") is True:
+        # Shot durations must add up to `duration`; dropping multi-shot is the simplest repair.
+        body["model_params"] = {**params, "multi_shot": False}
+    prompt = body.get("prompt")
+    if isinstance(prompt, str) and not prompt.strip():
+        body["prompt"] = prompt + "a"
+    url = body.get("callback_url")
+    if (isinstance(url, str) and url.startswith("https://") and len(url) <= 2048
+            and _policy.refusal_at_create(url)):
+        body["callback_url"] = SAFE_CALLBACK_URL
+    return body
+
+
+def prepare(case: schemathesis.Case) -> schemathesis.Case:
+    """Repair a positive case before it is sent (all phases: coverage, examples, fuzzing).
+
+    Negative cases are left alone: they must stay invalid.
+    """
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_positive and case.body is not None:
+        case.body = conform(case.body)
+    return case
