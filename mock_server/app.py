@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
@@ -19,19 +20,23 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from . import errors
-from .api import tasks, videos
+from .api import admin, media, tasks, videos
+from .api.faults import scripted
 from .api.http import Handler
-from .auth import bearer_handler_class
+from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
 from .service import MockService
 from .settings import Settings
-from .spec import SPEC_DIR, load_spec
+from .domain.scenarios import ScenarioError
+from .spec import ADMIN_SPEC, SPEC_DIR, load_spec
 from .validation import SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
-    "createVideoGeneration": videos.create_video_generation,
-    "getTask": tasks.get_task,
+    "createVideoGeneration": scripted("createVideoGeneration", videos.create_video_generation),
+    "getTask": scripted("getTask", tasks.get_task),
+    **admin.HANDLERS,
 }
+ADMIN_BASE_PATH = "/_mock"
 
 
 class OperationDispatcher:
@@ -77,7 +82,8 @@ class MockApp:
         self.service = MockService(self.settings, spec)
         fallback = Router(routes=self._extra_routes(), default=not_found)
         self.asgi = ConnexionMiddleware(
-            OperationDispatcher(self.service, HANDLERS, fallback, base_paths=frozenset({""})),
+            OperationDispatcher(self.service, HANDLERS, fallback,
+                                base_paths=frozenset({"", ADMIN_BASE_PATH})),
             specification_dir=SPEC_DIR,
             resolver=Resolver(function_resolver=HANDLERS.__getitem__),
             validate_responses=self.settings.validate_responses,
@@ -85,17 +91,37 @@ class MockApp:
                 "body": {"application/json": body_validator_class(self.settings.max_body_bytes)},
                 "parameter": SpecParameterValidator,
             },
-            security_map={"bearer": bearer_handler_class(self.settings.api_keys)},
+            security_map={"bearer": bearer_handler_class(self.settings.api_keys),
+                          "apiKey": admin_handler_class(self.settings.admin_token)},
             swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
         )
         self.asgi.add_api(spec)
+        self.asgi.add_api(load_spec(ADMIN_SPEC), base_path=ADMIN_BASE_PATH,
+                          swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
+        self._load_scenarios()
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
         self.asgi.add_error_handler(HTTPException, errors.handle_http_exception)
         self.asgi.add_error_handler(Exception, errors.handle_unexpected)
 
     def _extra_routes(self) -> list[Route]:
-        return []
+        async def result_video(request: Request) -> Any:
+            return await media.result_video(request, self.service)
+
+        return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"])]
+
+    def _load_scenarios(self) -> None:
+        """Rules from --scenario files, unless a restored --state already holds rules."""
+        if self.service.rules:
+            return
+        for path in self.settings.scenarios:
+            with open(path, encoding="utf-8") as fh:
+                document = yaml.safe_load(fh) or {}
+            for rule in document.get("rules", []):
+                try:
+                    self.service.add_rule(rule)
+                except ApiError as exc:
+                    raise ScenarioError(f"{path}: {exc.message}") from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)

@@ -8,6 +8,7 @@ function built once, so no per-request signature inspection happens.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Any, Callable
 
 from connexion.security import NO_VALUE, AbstractSecurityHandler
@@ -15,6 +16,7 @@ from connexion.security import NO_VALUE, AbstractSecurityHandler
 from .errors import ApiError
 
 AUTH_HINT = "send 'Authorization: Bearer <API key>'"
+ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
 
 
 def key_matches(token: str, keys: tuple[bytes, ...]) -> bool:
@@ -57,3 +59,42 @@ def bearer_handler_class(api_keys: tuple[str, ...]) -> type[AbstractSecurityHand
 def api_key_of(scope: dict) -> str:
     """The bearer token the security middleware accepted for this request."""
     return scope["extensions"]["connexion_context"]["token_info"]["sub"]
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_admin_verifier(admin_token: str | None) -> Callable[[Any], Any]:
+    """The admin API's guard: its token when one is set, otherwise loopback clients only."""
+    expected = admin_token.encode("utf-8") if admin_token else None
+
+    def verify(request: Any) -> Any:
+        if expected is not None:
+            token = request.headers.get(ADMIN_TOKEN_HEADER)
+            if not token:
+                raise ApiError(401, f"The admin API needs the {ADMIN_TOKEN_HEADER} header")
+            if not hmac.compare_digest(token.encode("utf-8"), expected):
+                raise ApiError(403, f"Wrong {ADMIN_TOKEN_HEADER}", code="admin_forbidden")
+            return {"sub": "admin"}
+        client = request.scope.get("client")
+        if not _is_loopback(client[0] if client else None):
+            raise ApiError(403, "The admin API answers loopback clients only; start the mock "
+                                "with --admin-token to reach it from elsewhere",
+                           code="admin_forbidden")
+        return {"sub": "admin"}
+
+    return verify
+
+
+def admin_handler_class(admin_token: str | None) -> type[AbstractSecurityHandler]:
+    verify = make_admin_verifier(admin_token)
+
+    class AdminGuardHandler(AbstractSecurityHandler):
+        def get_fn(self, security_scheme: dict, required_scopes: list) -> Callable[[Any], Any]:
+            return verify
+
+    return AdminGuardHandler

@@ -6,20 +6,26 @@ HTTP layer only has to render them.
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, Callable
 
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
 from .domain import billing, lifecycle, timing
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
+from .domain.scenarios import (Action, Rule, ScenarioError, apply_rules, parse_action,
+                               prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
 from .settings import Settings
-from .spec import error_codes, model_names, resolve
+from .spec import error_codes, model_names, operations, resolve
 from .store import Store, open_store
 
 CLOCK_KEY = "clock"
+RULES_KEY = "rules"
+SCENARIO_HEADER = "X-Mock-Scenario"
+TaskListener = Callable[[Task], None]
 
 
 class MockService:
@@ -35,6 +41,17 @@ class MockService:
             model: resolve(spec, {"$ref": ref}) for model, ref in mapping.items()
         }
         self.models = model_names(spec)
+        self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
+        self.documented_statuses = {
+            (op["operationId"], int(status)) for _path, _method, op in operations(spec)
+            for status in op.get("responses", {}) if status.isdigit()}
+        self.rules: list[Rule] = [
+            rule_from_dict(data, data["id"], self.failure_codes, settings.seed)
+            for data in self.store.get_value(RULES_KEY, [])]
+        self._rule_ids = itertools.count(len(self.rules) + 1)
+        # Who wants to hear about task changes (callback dispatcher) and clock moves.
+        self.task_listeners: list[TaskListener] = []
+        self.clock_listeners: list[Callable[[], None]] = []
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
 
@@ -59,7 +76,16 @@ class MockService:
     def advance(self, seconds: float) -> float:
         now = self.clock.advance(seconds)
         self._save_clock(self.clock)
+        self._clock_moved()
         return now
+
+    def _clock_moved(self) -> None:
+        for listener in self.clock_listeners:
+            listener()
+
+    def clock_state(self) -> dict[str, Any]:
+        return {"mode": "manual" if self.clock.manual else "scaled", "speed": self.clock.speed,
+                "now": self.now()}
 
     @property
     def real_per_mock(self) -> float:
@@ -68,9 +94,10 @@ class MockService:
     # --- tasks --------------------------------------------------------------------------
 
     def create_task(self, *, api_key: str, body: dict[str, Any], media_base: str,
-                    fail: str | None = None, takes: float | None = None) -> dict[str, Any]:
+                    action: Action = Action()) -> dict[str, Any]:
         """Store a new task for a validated request and answer its create document."""
         model = body["model"]
+        fail, takes = action.fail, action.takes
         if "callback_url" in body:
             refusal = self.callback_policy.refusal_at_create(body["callback_url"])
             if refusal:
@@ -92,8 +119,14 @@ class MockService:
             credits=billing.credits_for(model, request),
             media_base=media_base,
         )
+        self._check_balance(task)
         self.store.put(task)
+        self._changed(task)
         return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_per_mock)
+
+    def _changed(self, task: Task) -> None:
+        for listener in self.task_listeners:
+            listener(task)
 
     def owned_task(self, *, api_key: str, task_id: str) -> Task:
         task = self.store.get(task_id)
@@ -111,3 +144,110 @@ class MockService:
         """An error with the code and type the spec documents for this operation and status."""
         code, type_ = self.error_codes.get((operation_id, status), ("", ""))
         return ApiError(status, message, code=code, type=type_, **kwargs)
+
+    # --- credits (only with --credits) ---------------------------------------------------
+
+    def balance(self, owner: str) -> float | None:
+        """Credits left for a key: the start balance minus what its tasks hold.
+
+        A failed task's credits come back (refund), so this is computed from the tasks'
+        current state rather than kept as a counter.
+        """
+        if self.settings.credits is None:
+            return None
+        now = self.now()
+        held = sum(task.credits for task in self.store.tasks() if task.owner == owner
+                   and lifecycle.snapshot(task, now).status != lifecycle.FAILED)
+        return self.settings.credits - held
+
+    def _check_balance(self, task: Task) -> None:
+        left = self.balance(task.owner)
+        if left is not None and left < task.credits:
+            raise self.error("createVideoGeneration", 402,
+                             f"Insufficient credits: this task needs {task.credits:g}, "
+                             f"{max(left, 0):g} left")
+
+    # --- scripted outcomes and faults ----------------------------------------------------
+
+    def scenario_for(self, operation_id: str, body: Any, header: str | None) -> Action:
+        """The action for one request: magic prompt, then header, then admin rules."""
+        action = Action()
+        model = body.get("model") if isinstance(body, dict) else None
+        prompt = body.get("prompt") if isinstance(body, dict) else None
+        try:
+            if isinstance(prompt, str):
+                action = action.merged(prompt_action(prompt, self.failure_codes))
+        except ScenarioError as exc:
+            raise invalid_request(f"prompt scenario tag: {exc}", "prompt") from None
+        try:
+            if header:
+                action = action.merged(parse_action(header, self.failure_codes))
+        except ScenarioError as exc:
+            raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
+        if self.rules:
+            action = action.merged(apply_rules(self.rules, operation_id, model))
+            self.rules = [rule for rule in self.rules if not rule.exhausted]
+            self._save_rules()
+        return action
+
+    def fault(self, operation_id: str, action: Action) -> ApiError | None:
+        """The HTTP error an action asks for, if this operation documents that status."""
+        if action.http is None or (operation_id, action.http) not in self.documented_statuses:
+            return None
+        headers = {}
+        if action.http == 429:
+            headers["Retry-After"] = str(action.retry_after if action.retry_after is not None else 1)
+        return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
+                          headers=headers)
+
+    def add_rule(self, data: dict[str, Any]) -> Rule:
+        try:
+            rule = rule_from_dict(data, f"rule-{next(self._rule_ids)}", self.failure_codes,
+                                  self.settings.seed)
+        except ScenarioError as exc:
+            raise invalid_request(str(exc), "action") from None
+        self.rules.append(rule)
+        self._save_rules()
+        return rule
+
+    def clear_rules(self) -> None:
+        self.rules = []
+        self._save_rules()
+
+    def _save_rules(self) -> None:
+        self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
+
+    # --- admin operations ----------------------------------------------------------------
+
+    def find_task(self, task_id: str) -> Task:
+        task = self.store.get(task_id)
+        if task is None:
+            raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
+        return task
+
+    def cancel(self, task_id: str) -> Task:
+        task = self.find_task(task_id)
+        if lifecycle.snapshot(task, self.now()).terminal:
+            raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
+                           type="invalid_request_error", param="task_id")
+        task.cancelled_at = self.now()
+        self.store.put(task)
+        self._changed(task)
+        return task
+
+    def detail(self, task: Task) -> dict[str, Any]:
+        return {
+            "id": task.id, "owner": task.owner, "model": task.model, "request": task.request,
+            "document": self.task_document(task),
+            "plan": {"created_at": task.created_at, "queue_seconds": task.queue_seconds,
+                     "run_seconds": task.run_seconds, "outcome": task.outcome,
+                     "finishes_at": task.finishes_at, "cancelled_at": task.cancelled_at,
+                     "credits": task.credits},
+        }
+
+    def reset(self) -> None:
+        """Forget everything but the clock, which never goes back."""
+        self.store.clear()
+        self._save_clock(self.clock)
+        self.rules = []
+        self._clock_moved()

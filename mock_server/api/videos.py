@@ -8,11 +8,13 @@ from starlette.responses import Response
 from ..auth import api_key_of
 from ..service import MockService
 from ..validation import BODY_STATE_KEY
+from .faults import SCENARIO_STATE_KEY
 from .http import json_response, public_base
 
 
 async def create_video_generation(request: Request, service: MockService) -> Response:
-    body = request.scope["state"][BODY_STATE_KEY]
-    document = service.create_task(api_key=api_key_of(request.scope), body=body,
-                                   media_base=public_base(request, service.settings))
+    state = request.scope["state"]
+    document = service.create_task(api_key=api_key_of(request.scope), body=state[BODY_STATE_KEY],
+                                   media_base=public_base(request, service.settings),
+                                   action=state[SCENARIO_STATE_KEY])
     return json_response(document)

@@ -1,0 +1,76 @@
+"""The mock's control API (spec/mock-admin.yaml): clock, tasks, rules, reset."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..service import MockService
+from ..validation import BODY_STATE_KEY
+from .http import json_response
+
+
+def _body(request: Request) -> dict:
+    return request.scope["state"][BODY_STATE_KEY]
+
+
+async def health(request: Request, service: MockService) -> Response:
+    return json_response({"status": "ok", "tasks": service.store.count(),
+                          "clock": service.clock_state()})
+
+
+async def get_clock(request: Request, service: MockService) -> Response:
+    return json_response(service.clock_state())
+
+
+async def advance_clock(request: Request, service: MockService) -> Response:
+    service.advance(_body(request)["seconds"])
+    return json_response(service.clock_state())
+
+
+async def list_tasks(request: Request, service: MockService) -> Response:
+    limit = int(request.query_params.get("limit", 100))
+    offset = int(request.query_params.get("offset", 0))
+    tasks = service.store.tasks(limit=limit, offset=offset)
+    return json_response({"total": service.store.count(),
+                          "tasks": [service.detail(task) for task in tasks]})
+
+
+async def get_task(request: Request, service: MockService) -> Response:
+    return json_response(service.detail(service.find_task(request.path_params["task_id"])))
+
+
+async def cancel_task(request: Request, service: MockService) -> Response:
+    return json_response(service.detail(service.cancel(request.path_params["task_id"])))
+
+
+async def list_rules(request: Request, service: MockService) -> Response:
+    return json_response({"rules": [rule.to_dict() for rule in service.rules]})
+
+
+async def add_rule(request: Request, service: MockService) -> Response:
+    return json_response(service.add_rule(_body(request)).to_dict(), status=201)
+
+
+async def clear_rules(request: Request, service: MockService) -> Response:
+    service.clear_rules()
+    return json_response({"rules": []})
+
+
+async def reset(request: Request, service: MockService) -> Response:
+    service.reset()
+    return await health(request, service)
+
+
+HANDLERS = {
+    "adminHealth": health,
+    "adminGetClock": get_clock,
+    "adminAdvanceClock": advance_clock,
+    "adminListTasks": list_tasks,
+    "adminGetTask": get_task,
+    "adminCancelTask": cancel_task,
+    "adminListRules": list_rules,
+    "adminAddRule": add_rule,
+    "adminClearRules": clear_rules,
+    "adminReset": reset,
+}

@@ -1,0 +1,33 @@
+"""Result media: a real, small MP4 per aspect ratio, served while the link is valid.
+
+Links work from completion until 24 h of mock time later, as the vendor documents;
+before or after that the answer is a 404 in the vendor's envelope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from ..domain import lifecycle
+from ..errors import ApiError
+from ..service import MockService
+
+MEDIA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "media"
+DEFAULT_RATIO = "16:9"
+
+
+def media_file(aspect_ratio: str | None) -> Path:
+    return MEDIA_DIR / f"{(aspect_ratio or DEFAULT_RATIO).replace(':', 'x')}.mp4"
+
+
+async def result_video(request: Request, service: MockService) -> Response:
+    task_id = request.path_params["task_id"]
+    task = service.store.get(task_id)
+    if task is None or not lifecycle.media_available(task, service.now()):
+        raise ApiError(404, f"No result video for {task_id}: the task is unknown, not completed, "
+                            "or its link expired (24 h after completion)",
+                       code="resource_not_found")
+    return FileResponse(media_file(task.request.get("aspect_ratio")), media_type="video/mp4")
