@@ -25,6 +25,7 @@ from .api.faults import scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
+from .journal import JournalMiddleware
 from .service import MockService
 from .settings import Settings
 from .domain.scenarios import ScenarioError
@@ -37,6 +38,7 @@ HANDLERS: dict[str, Handler] = {
     **admin.HANDLERS,
 }
 ADMIN_BASE_PATH = "/_mock"
+JOURNALED_PREFIXES = ("/v1/", "/media/")
 
 
 class OperationDispatcher:
@@ -99,6 +101,7 @@ class MockApp:
         self.asgi.add_api(load_spec(ADMIN_SPEC), base_path=ADMIN_BASE_PATH,
                           swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
         self._load_scenarios()
+        self.outer = JournalMiddleware(self.asgi, self.service.journal, prefixes=JOURNALED_PREFIXES)
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
         self.asgi.add_error_handler(HTTPException, errors.handle_http_exception)
@@ -124,7 +127,7 @@ class MockApp:
                     raise ScenarioError(f"{path}: {exc.message}") from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.asgi(scope, receive, send)
+        await self.outer(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> MockApp:

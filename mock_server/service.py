@@ -18,6 +18,7 @@ from .domain.scenarios import (Action, Rule, ScenarioError, apply_rules, parse_a
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
+from .journal import RequestJournal
 from .settings import Settings
 from .spec import error_codes, model_names, operations, resolve
 from .store import Store, open_store
@@ -52,6 +53,8 @@ class MockService:
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
         self.clock_listeners: list[Callable[[], None]] = []
+        self.reset_listeners: list[Callable[[], None]] = []
+        self.journal = RequestJournal(self.now)
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
 
@@ -250,4 +253,7 @@ class MockService:
         self.store.clear()
         self._save_clock(self.clock)
         self.rules = []
+        self.journal.clear()
+        for listener in self.reset_listeners:
+            listener()
         self._clock_moved()

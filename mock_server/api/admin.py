@@ -62,7 +62,15 @@ async def reset(request: Request, service: MockService) -> Response:
     return await health(request, service)
 
 
+async def journal(request: Request, service: MockService) -> Response:
+    params = request.query_params
+    entries = service.journal.query(key=params.get("key"), path_prefix=params.get("path"),
+                                    since=int(params.get("since", 0)))
+    return json_response({"entries": [entry.to_dict() for entry in entries]})
+
+
 HANDLERS = {
+    "adminJournal": journal,
     "adminHealth": health,
     "adminGetClock": get_clock,
     "adminAdvanceClock": advance_clock,

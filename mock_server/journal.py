@@ -1,0 +1,131 @@
+"""The request journal: what every client sent and what the mock answered.
+
+It is what `evolink-contract client` judges a client program by, and what the dashboard
+shows. Keys are kept as fingerprints, never in clear. The journal is a bounded ring
+buffer in memory: it is a debugging aid, not state the lifecycle depends on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .domain.ids import key_fingerprint
+
+MAX_ENTRIES = 10_000
+BODY_SNIPPET = 2048
+
+
+@dataclass
+class JournalEntry:
+    seq: int
+    at: float              # mock time
+    real_at: float         # wall clock, for rate checks independent of the mock clock
+    method: str
+    path: str
+    query: str
+    operation: str | None
+    key: str | None        # API key fingerprint
+    status: int
+    error_code: str | None
+    error_message: str | None
+    error_param: str | None
+    latency_ms: float
+    body: str | None       # the request body, for rejected requests only
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RequestJournal:
+    def __init__(self, clock: Callable[[], float], max_entries: int = MAX_ENTRIES) -> None:
+        self.clock = clock
+        self.entries: deque[JournalEntry] = deque(maxlen=max_entries)
+        self._seq = 0
+
+    def add(self, **fields: Any) -> JournalEntry:
+        self._seq += 1
+        entry = JournalEntry(seq=self._seq, at=self.clock(), **fields)
+        self.entries.append(entry)
+        return entry
+
+    def query(self, *, key: str | None = None, path_prefix: str | None = None,
+              since: int = 0) -> list[JournalEntry]:
+        return [e for e in self.entries if e.seq > since
+                and (key is None or e.key == key)
+                and (path_prefix is None or e.path.startswith(path_prefix))]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return key_fingerprint(token.strip())
+    return None
+
+
+class JournalMiddleware:
+    """Outermost ASGI layer: records each HTTP request to the vendor API and its answer."""
+
+    def __init__(self, app: ASGIApp, journal: RequestJournal, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.journal = journal
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        real_at = time.time()
+        # Shared with the copies Connexion makes, so the routed operation is visible here.
+        extensions = scope.setdefault("extensions", {})
+        request_body = bytearray()
+        status = 500
+        response_body = bytearray()
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(request_body) < BODY_SNIPPET:
+                request_body.extend(message.get("body", b"")[:BODY_SNIPPET - len(request_body)])
+            return message
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status >= 400:
+                response_body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, recording_receive, recording_send)
+        finally:
+            error = _error_of(bytes(response_body)) if status >= 400 else {}
+            self.journal.add(
+                real_at=real_at, method=scope["method"], path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                operation=extensions.get("connexion_routing", {}).get("operation_id"),
+                key=_bearer_fingerprint(scope.get("headers", [])), status=status,
+                error_code=error.get("code"), error_message=error.get("message"),
+                error_param=error.get("param"),
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                body=bytes(request_body).decode("utf-8", "replace") if status >= 400 else None,
+            )
+
+
+def _error_of(body: bytes) -> dict[str, Any]:
+    try:
+        error = json.loads(body)["error"]
+        return error if isinstance(error, dict) else {}
+    except (ValueError, KeyError, TypeError):
+        return {}
