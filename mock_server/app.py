@@ -7,7 +7,8 @@ route table for the vendor API: the spec is it.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import yaml
 from connexion import ConnexionMiddleware
@@ -20,7 +21,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from . import errors
-from .api import admin, media, tasks, videos
+from .api import admin, deliveries, media, tasks, videos
 from .api.faults import scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": scripted("createVideoGeneration", videos.create_video_generation),
     "getTask": scripted("getTask", tasks.get_task),
     **admin.HANDLERS,
+    **deliveries.HANDLERS,
 }
 ADMIN_BASE_PATH = "/_mock"
 JOURNALED_PREFIXES = ("/v1/", "/media/")
@@ -75,6 +77,28 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         await response(scope, receive, send)
 
 
+DOCS_PREFIXES = ("/ui/", "/_mock/ui/")
+
+
+class NoSlashRedirects:
+    """Answer 404 for trailing-slash variants of API paths.
+
+    Starlette's routers would redirect them (307 with an empty body); the contract has no
+    such paths and no client of this API expects a redirect. Documentation pages keep theirs.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (scope["type"] == "http" and len(path) > 1 and path.endswith("/")
+                and not path.startswith(DOCS_PREFIXES)):
+            await not_found(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class MockApp:
     """The running mock: an ASGI app plus the service behind it (for tests and the CLI)."""
 
@@ -96,16 +120,27 @@ class MockApp:
             security_map={"bearer": bearer_handler_class(self.settings.api_keys),
                           "apiKey": admin_handler_class(self.settings.admin_token)},
             swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
+            lifespan=self._lifespan,
         )
         self.asgi.add_api(spec)
         self.asgi.add_api(load_spec(ADMIN_SPEC), base_path=ADMIN_BASE_PATH,
                           swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
         self._load_scenarios()
-        self.outer = JournalMiddleware(self.asgi, self.service.journal, prefixes=JOURNALED_PREFIXES)
+        self.outer = JournalMiddleware(NoSlashRedirects(self.asgi), self.service.journal, prefixes=JOURNALED_PREFIXES,
+                                       json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
         self.asgi.add_error_handler(HTTPException, errors.handle_http_exception)
         self.asgi.add_error_handler(Exception, errors.handle_unexpected)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
+        """Callback deliveries run on the server's event loop, from startup to shutdown."""
+        await self.service.callbacks.start()
+        try:
+            yield
+        finally:
+            await self.service.callbacks.stop()
 
     def _extra_routes(self) -> list[Route]:
         async def result_video(request: Request) -> Any:

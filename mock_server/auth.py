@@ -19,12 +19,11 @@ AUTH_HINT = "send 'Authorization: Bearer <API key>'"
 ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
 
 
-def key_matches(token: str, keys: tuple[bytes, ...]) -> bool:
+def key_matches(token: bytes, keys: tuple[bytes, ...]) -> bool:
     """Constant-time membership: every key is compared, whatever matched."""
-    candidate = token.encode("utf-8")
     found = False
     for key in keys:
-        found |= hmac.compare_digest(candidate, key)
+        found |= hmac.compare_digest(token, key)
     return found
 
 
@@ -39,7 +38,9 @@ def make_verifier(api_keys: tuple[str, ...]) -> Callable[[Any], Any]:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, f"Malformed Authorization header; {AUTH_HINT}")
-        if keys and not key_matches(token, keys):
+        # The server decoded the header as latin-1: encoding back gives the bytes sent,
+        # which match UTF-8 configured keys whatever their alphabet.
+        if keys and not key_matches(token.encode("latin-1"), keys):
             raise ApiError(401, "Invalid API key")
         return {"sub": token}
 

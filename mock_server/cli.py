@@ -1,12 +1,36 @@
-"""``evolink-mock``: serve the mock (more subcommands join as they are built)."""
+"""``evolink-mock``: serve the mock, and rehearse callbacks (trigger, replay, certs)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
 import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import trustme
 
 from . import settings as settings_module
+from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
+from .callbacks.dispatcher import terminal_time
+from .callbacks.sender import Sender
+from .domain import lifecycle
+from .domain.scenarios import Action
+from .errors import ApiError
 from .server import serve
+from .service import MockService
+from .settings import Settings
+from .spec import load_spec, model_names
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_ERROR_CODE = "service_error"
+TRIGGER_PROMPT = "A paper boat drifting down a rain-soaked street, cinematic"
+SPEC = load_spec()
+FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,18 +43,135 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the mock API. Every flag can also be set by the environment "
                     "variable shown in brackets.")
     settings_module.add_arguments(serve_parser)
+
+    trigger_parser = commands.add_parser(
+        "trigger", help="Send one callback now, under the mock's URL policy and retry schedule.",
+        description="POST one realistic task document (as GET /v1/tasks/{id} answers it at the "
+                    "end) to URL, retrying after 1, 2 and 4 real seconds. Exit 0 if delivered.")
+    trigger_parser.add_argument("--to", required=True, metavar="URL", help="The callback URL.")
+    trigger_parser.add_argument("--status", required=True, choices=("completed", "failed"))
+    models = model_names(SPEC)
+    trigger_parser.add_argument("--model", choices=models, default=models[0])
+    trigger_parser.add_argument("--error-code", choices=FAILURE_CODES,
+                                help=f"Task failure code with --status failed "
+                                     f"(default: {DEFAULT_ERROR_CODE}).")
+    trigger_parser.add_argument("--allow-callback-host", dest="allow_callback_hosts",
+                                action="append", default=[], metavar="HOST[:PORT]",
+                                help="Allow this (internal) host, over http or https (repeatable).")
+    trigger_parser.add_argument("--callback-ca", metavar="FILE",
+                                help="PEM CA bundle trusted in addition to the system's.")
+
+    replay_parser = commands.add_parser(
+        "replay", help="Ask a running mock to send a callback delivery again.")
+    replay_parser.add_argument("delivery_id")
+    replay_parser.add_argument("--url", default=DEFAULT_URL, help=f"The mock (default: {DEFAULT_URL}).")
+    replay_parser.add_argument("--admin-token", help="X-Mock-Admin-Token, if the mock requires one.")
+
+    certs_parser = commands.add_parser(
+        "certs", help="Write a throw-away CA and a localhost certificate for HTTPS callbacks.")
+    certs_parser.add_argument("directory", type=Path)
     return parser
+
+
+def trigger(args: argparse.Namespace) -> int:
+    """Build the task with the mock's own service (so the document is the real thing)."""
+    if args.error_code and args.status != "failed":
+        print("--error-code goes with --status failed", file=sys.stderr)
+        return 2
+    settings = Settings(clock="manual", allow_callback_hosts=tuple(args.allow_callback_hosts),
+                        callback_ca=args.callback_ca)
+    try:
+        service = MockService(settings, SPEC)
+        fail = (args.error_code or DEFAULT_ERROR_CODE) if args.status == "failed" else None
+        created = service.create_task(
+            api_key="evolink-mock-trigger", media_base=DEFAULT_URL, action=Action(fail=fail),
+            body={"model": args.model, "prompt": TRIGGER_PROMPT, "callback_url": args.to})
+    except (ApiError, ValueError) as exc:
+        print(f"refused: {exc.message if isinstance(exc, ApiError) else exc}", file=sys.stderr)
+        return 1
+    task = service.store.get(created["id"])
+    assert task is not None
+    payload = lifecycle.document(task, terminal_time(task))
+    print(f"POST {args.to}: task {task.id} ({payload['status']})", flush=True)
+    delivery = Delivery.new(task.id, args.to, payload, time.time())
+    asyncio.run(_deliver_now(Sender(service.callback_policy, ca_file=args.callback_ca), delivery))
+    print("delivered" if delivery.state == DELIVERED
+          else f"not delivered after {len(delivery.attempts)} attempts")
+    return 0 if delivery.state == DELIVERED else 1
+
+
+async def _deliver_now(sender: Sender, delivery: Delivery) -> None:
+    """The dispatcher's schedule on the wall clock."""
+    try:
+        while delivery.state == PENDING:
+            assert delivery.next_due_at is not None
+            await asyncio.sleep(max(0.0, delivery.next_due_at - time.time()))
+            print(_describe(await sender.attempt(delivery, time.time)), flush=True)
+    finally:
+        await sender.aclose()
+
+
+def _describe(attempt: Attempt) -> str:
+    result = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error
+    return f"attempt {attempt.number}: {result} ({attempt.latency_ms:.0f} ms)"
+
+
+def replay(args: argparse.Namespace) -> int:
+    url = f"{args.url.rstrip('/')}/_mock/deliveries/{quote(args.delivery_id, safe='')}/replay"
+    headers = {"X-Mock-Admin-Token": args.admin_token} if args.admin_token else {}
+    try:
+        response = httpx.post(url, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the mock at {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 201:
+        print(f"HTTP {response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    delivery = response.json()
+    print(f"replaying {args.delivery_id} as {delivery['id']} to {delivery['url']} "
+          f"(first attempt due at mock time {delivery['next_due_at']})")
+    print(json.dumps(delivery, indent=2))
+    return 0
+
+
+def certs(args: argparse.Namespace) -> int:
+    """A CA whose key is never written, so it can sign nothing beyond this one certificate."""
+    directory: Path = args.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    cert.private_key_and_cert_chain_pem.write_to_path(str(directory / "localhost.pem"))
+    cert.private_key_pem.write_to_path(str(directory / "localhost-key.pem"))
+    (directory / "localhost-cert.pem").write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+    for key_file in ("localhost.pem", "localhost-key.pem"):
+        (directory / key_file).chmod(0o600)
+    print(f"""Wrote to {directory}:
+  ca.pem              the CA to trust for callbacks
+  localhost.pem       key + certificate for localhost, 127.0.0.1 and ::1 (one file)
+  localhost-key.pem   the same key and certificate as separate files
+  localhost-cert.pem
+Serve your callback handler over HTTPS with them, e.g. on port 8443:
+  uvicorn app:app --port 8443 --ssl-keyfile {directory}/localhost-key.pem --ssl-certfile {directory}/localhost-cert.pem
+then run the mock with:
+  evolink-mock serve --callback-ca {directory}/ca.pem --allow-callback-host localhost:8443
+and create tasks with "callback_url": "https://localhost:8443/your/path".""")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = settings_module.from_args(args)
+        if config.log_format != "off":
+            logging.basicConfig(level=logging.WARNING, format="%(message)s")
+            logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
         print(f"evolink-mock serving http://{config.host}:{config.port} "
               f"(clock: {config.clock}{'' if config.manual_clock else f' x{config.speed:g}'}; "
               f"docs: /ui/, spec: /openapi.json)", flush=True)
         serve(config)
-    return 0
+        return 0
+    return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ buffer in memory: it is a debugging aid, not state the lifecycle depends on.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from .domain.ids import key_fingerprint
 
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
+request_log = logging.getLogger("evolink_mock.requests")
 
 
 @dataclass
@@ -48,11 +50,10 @@ class RequestJournal:
         self.entries: deque[JournalEntry] = deque(maxlen=max_entries)
         self._seq = 0
 
-    def add(self, **fields: Any) -> JournalEntry:
+    def append(self, entry: JournalEntry) -> None:
         self._seq += 1
-        entry = JournalEntry(seq=self._seq, at=self.clock(), **fields)
+        entry.seq = self._seq
         self.entries.append(entry)
-        return entry
 
     def query(self, *, key: str | None = None, path_prefix: str | None = None,
               since: int = 0) -> list[JournalEntry]:
@@ -73,16 +74,35 @@ def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-class JournalMiddleware:
-    """Outermost ASGI layer: records each HTTP request to the vendor API and its answer."""
+def format_line(entry: JournalEntry, json_format: bool) -> str:
+    """One log line per request: plain text, or a JSON object."""
+    if json_format:
+        return json.dumps({k: v for k, v in entry.to_dict().items() if k != "body"})
+    error = f" {entry.error_code}: {entry.error_message}" if entry.error_code else ""
+    return (f"{entry.method} {entry.path}{'?' + entry.query if entry.query else ''} "
+            f"{entry.status} {entry.latency_ms:.1f}ms{error}")
 
-    def __init__(self, app: ASGIApp, journal: RequestJournal, prefixes: tuple[str, ...]) -> None:
+
+class JournalMiddleware:
+    """Outermost ASGI layer: journals vendor-API requests and logs one line per request.
+
+    Logging is skipped entirely unless the request logger is enabled for INFO, so the hot
+    path pays nothing when logs are off.
+    """
+
+    def __init__(self, app: ASGIApp, journal: RequestJournal, prefixes: tuple[str, ...],
+                 json_logs: bool = False) -> None:
         self.app = app
         self.journal = journal
         self.prefixes = prefixes
+        self.json_logs = json_logs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        journaled = scope["path"].startswith(self.prefixes)
+        if not journaled and not request_log.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -111,8 +131,8 @@ class JournalMiddleware:
             await self.app(scope, recording_receive, recording_send)
         finally:
             error = _error_of(bytes(response_body)) if status >= 400 else {}
-            self.journal.add(
-                real_at=real_at, method=scope["method"], path=scope["path"],
+            entry = JournalEntry(
+                seq=0, at=self.journal.clock(), real_at=real_at, method=scope["method"], path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
                 operation=extensions.get("connexion_routing", {}).get("operation_id"),
                 key=_bearer_fingerprint(scope.get("headers", [])), status=status,
@@ -121,6 +141,10 @@ class JournalMiddleware:
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 body=bytes(request_body).decode("utf-8", "replace") if status >= 400 else None,
             )
+            if journaled:
+                self.journal.append(entry)
+            if request_log.isEnabledFor(logging.INFO):
+                request_log.info(format_line(entry, self.json_logs))
 
 
 def _error_of(body: bytes) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from .settings import Settings
 
 def uvicorn_config(app: MockApp, host: str, port: int = 0, sock: socket.socket | None = None) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
+    # The lifespan starts and stops the callback dispatcher on the server's loop.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="off", timeout_graceful_shutdown=2)
+                          lifespan="on", timeout_graceful_shutdown=2)
 
 
 class RunningServer:

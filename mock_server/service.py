@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable
 
+from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
 from .domain import billing, lifecycle, timing
 from .domain.clock import Clock
@@ -57,6 +58,8 @@ class MockService:
         self.journal = RequestJournal(self.now)
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
+        # Sends callbacks while the server runs (started and stopped by the app's lifespan).
+        self.callbacks = CallbackDispatcher(self)
 
     # --- clock --------------------------------------------------------------------------
 

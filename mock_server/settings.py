@@ -57,8 +57,8 @@ class Settings:
                                   "(default: the URL the request came in on).")
     admin_token: str | None = knob("--admin-token", "Require this X-Mock-Admin-Token on /_mock/ "
                                    "(otherwise the admin API answers loopback clients only).")
-    log_format: str = knob("--log-format", "Request log format.", default="text",
-                           choices=("text", "json"))
+    log_format: str = knob("--log-format", "One log line per request: text, json, or off.",
+                           default="text", choices=("text", "json", "off"))
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
                                default=1_048_576, parse=int)
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "

@@ -9,12 +9,13 @@ object, not per request) and turns the most relevant error into the vendor envel
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable
+import math
+from typing import Any, AsyncIterator, Callable, Iterable
 
 import jsonschema_rs
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
-from starlette.types import Scope
+from starlette.types import Message, Receive, Scope
 
 from .errors import ApiError, invalid_request
 
@@ -274,27 +275,77 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+MAX_NESTING = 32
+MAX_INTEGER_DIGITS = 4300  # Python's own conversion limit; beyond it say so plainly
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer with {digits} digits is too large")
+    return int(text)
+
+
+def _inspect(value: Any) -> None:
+    """Refuse bodies nested deeper than any request of this API needs, and numbers too large
+    for a float (JSON allows ``1e400``; it would reach the validator as infinity). Iterative,
+    so hostile nesting cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) >= MAX_NESTING:
+            raise invalid_request(f"request body is nested more than {MAX_NESTING} levels deep", None)
+        if isinstance(node, float) and math.isinf(node):
+            raise invalid_request(f"{dotted(path) or 'request body'} is a number too large to "
+                                  "represent", field_param(path))
+        if isinstance(node, dict):
+            stack.extend((child, path + (key,)) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, path + (index,)) for index, child in enumerate(node))
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys; errors are 400s."""
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, finite numbers, bounded
+    nesting; every problem is a 400 that says what is wrong."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise invalid_request(f"request body is not valid UTF-8 (byte {exc.start})", None) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        body = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int,
+                          object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise invalid_request(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                               f"column {exc.colno}", None) from None
     except ValueError as exc:
         raise invalid_request(f"request body is not valid JSON: {exc}", None) from None
     except RecursionError:
-        raise invalid_request("request body is nested too deeply", None) from None
+        raise invalid_request(f"request body is nested more than {MAX_NESTING} levels deep",
+                              None) from None
+    _inspect(body)
+    return body
 
 
 def body_validator_class(max_body_bytes: int) -> type[AbstractRequestBodyValidator]:
     """A Connexion body validator class bound to this app's body size limit."""
 
     class SpecBodyValidator(AbstractRequestBodyValidator):
+        async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+            """Read the whole body whatever the framing: Connexion's version treats a missing
+            Content-Length (chunked uploads) as no body at all."""
+            messages: list[Message] = []
+
+            async def stream() -> AsyncIterator[bytes]:
+                more_body = True
+                while more_body:
+                    message = await receive()
+                    messages.append(message)
+                    more_body = message.get("more_body", False)
+                    yield message.get("body", b"")
+
+            self._validate(await self._parse(stream(), scope=scope))
+            return self._insert_messages(receive, messages=messages), scope
+
         async def _parse(self, stream: Any, scope: Scope) -> Any:
             chunks: list[bytes] = []
             size = 0

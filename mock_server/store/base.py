@@ -1,9 +1,10 @@
-"""The storage interface. A backend keeps tasks and a few named JSON values."""
+"""The storage interface. A backend keeps tasks, callback deliveries and a few named JSON values."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Protocol
 
+from ..callbacks.delivery import Delivery
 from ..domain.task import Task
 
 
@@ -22,6 +23,14 @@ class Store(Protocol):
         """Keep a JSON-serialisable value (clock, rules, balances)."""
 
     def get_value(self, key: str, default: Any = None) -> Any: ...
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """Insert or replace a callback delivery (with its attempts so far)."""
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None: ...
+
+    def deliveries(self, *, task_id: str | None = None) -> list[Delivery]:
+        """Deliveries, oldest first, optionally only those of one task."""
 
     def clear(self) -> None: ...
 

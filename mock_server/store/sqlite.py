@@ -1,5 +1,6 @@
 """SQLite store (WAL): every write is committed before the API answers, so a task the
-client has seen survives ``kill -9``. Tasks are kept as JSON records keyed by id."""
+client has seen survives ``kill -9``. Tasks and callback deliveries are kept as JSON
+records keyed by id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from ..callbacks.delivery import Delivery
 from ..domain.task import Task
 
 SCHEMA = """
@@ -17,6 +19,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    task_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_task ON deliveries (task_id);
 """
 
 
@@ -60,10 +69,32 @@ class SQLiteStore:
             row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
+    def put_delivery(self, delivery: Delivery) -> None:
+        record = json.dumps(delivery.to_record())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO deliveries (id, task_id, record) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                (delivery.id, delivery.task_id, record))
+
+    def get_delivery(self, delivery_id: str) -> Delivery | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM deliveries WHERE id = ?",
+                                   (delivery_id,)).fetchone()
+        return None if row is None else Delivery.from_record(json.loads(row[0]))
+
+    def deliveries(self, *, task_id: str | None = None) -> list[Delivery]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM deliveries WHERE ?1 IS NULL OR task_id = ?1 ORDER BY seq",
+                (task_id,)).fetchall()
+        return [Delivery.from_record(json.loads(row[0])) for row in rows]
+
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM tasks")
             self._db.execute("DELETE FROM kv")
+            self._db.execute("DELETE FROM deliveries")
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,40 @@
+"""The callback journal in the control API: deliveries with every attempt, and replay."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..callbacks.delivery import Delivery
+from ..errors import ApiError
+from ..service import MockService
+from .http import json_response
+
+
+def _find(request: Request, service: MockService) -> Delivery:
+    delivery_id = request.path_params["delivery_id"]
+    delivery = service.store.get_delivery(delivery_id)
+    if delivery is None:
+        raise ApiError(404, f"Delivery {delivery_id} not found", code="delivery_not_found",
+                       param="delivery_id")
+    return delivery
+
+
+async def list_deliveries(request: Request, service: MockService) -> Response:
+    deliveries = service.store.deliveries(task_id=request.query_params.get("task_id"))
+    return json_response({"deliveries": [delivery.to_record() for delivery in deliveries]})
+
+
+async def get_delivery(request: Request, service: MockService) -> Response:
+    return json_response(_find(request, service).to_record())
+
+
+async def replay_delivery(request: Request, service: MockService) -> Response:
+    return json_response(service.callbacks.replay(_find(request, service)).to_record(), status=201)
+
+
+HANDLERS = {
+    "adminListDeliveries": list_deliveries,
+    "adminGetDelivery": get_delivery,
+    "adminReplayDelivery": replay_delivery,
+}

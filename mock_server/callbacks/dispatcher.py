@@ -1,0 +1,208 @@
+"""Callback deliveries on the mock clock.
+
+When a task turns terminal is known the moment it is created (or cancelled), so nothing
+polls: due times go on a heap, and one scheduler coroutine sleeps until the earliest
+(scaled clock: that many mock seconds in real time; manual clock: until the clock moves).
+Each attempt runs as its own asyncio task on the server's loop, so deliveries run
+concurrently and never hold up the API. Deliveries are written to the store before their
+attempts are sent, so with ``--state`` a restart resumes them: at least once, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import threading
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..domain import lifecycle
+from ..domain.task import Task
+from .delivery import PENDING, Delivery
+from .sender import DEFAULT_TIMEOUT, Resolver, Sender
+
+if TYPE_CHECKING:
+    from ..service import MockService
+
+TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
+MAX_CONCURRENT = 100                # attempts on the wire at once; the rest wait their turn
+
+
+def terminal_time(task: Task) -> float:
+    """When the task becomes terminal: its planned end, or its cancellation if earlier."""
+    return lifecycle.snapshot(task, math.inf).finished_at
+
+
+class CallbackDispatcher:
+    """Schedules and sends the callbacks of one service; runs between ``start`` and ``stop``.
+
+    ``timeout`` (real seconds per attempt) and ``resolver`` are parameters so tests can
+    shorten the one and stand in for DNS with the other.
+    """
+
+    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+                 resolver: Resolver | None = None) -> None:
+        self.service = service
+        self.timeout = timeout
+        self.resolver = resolver
+        self._heap: list[tuple[float, int, str, str]] = []   # (due, tie-break, kind, id)
+        self._order = itertools.count()
+        self._task_due: dict[str, float] = {}    # tasks awaiting their terminal time
+        self._pending: dict[str, Delivery] = {}  # deliveries with an attempt to come
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._sender: Sender | None = None
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reload pending deliveries and watch tasks that have not had one yet."""
+        self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
+        # Fresh primitives: asyncio's belong to the first loop that waits on them.
+        self._wake, self._slots = asyncio.Event(), asyncio.Semaphore(MAX_CONCURRENT)
+        self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
+                              timeout=self.timeout, resolver=self.resolver)
+        self._forget()
+        store = self.service.store
+        deliveries = store.deliveries()
+        for delivery in deliveries:
+            if delivery.state == PENDING:
+                self._pending[delivery.id] = delivery
+                self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+        delivered = {d.task_id for d in deliveries if d.replay_of is None}
+        for task in store.tasks():
+            if task.id not in delivered:
+                self._watch(task)
+        self.service.task_listeners.append(self._on_task)
+        self.service.clock_listeners.append(self._on_clock)
+        self.service.reset_listeners.append(self._on_reset)
+        self._runner = asyncio.create_task(self._run(), name="callback-scheduler")
+
+    async def stop(self) -> None:
+        """Stop sending; attempts cut short stay pending in the store and resume on restart."""
+        self.service.task_listeners.remove(self._on_task)
+        self.service.clock_listeners.remove(self._on_clock)
+        self.service.reset_listeners.remove(self._on_reset)
+        tasks = [*self._inflight, *([self._runner] if self._runner else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sender is not None:
+            await self._sender.aclose()
+        self._loop = self._runner = self._sender = None
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """From another thread: block until nothing is due now and no attempt is in flight."""
+        if self._loop is None:
+            raise RuntimeError("the callback dispatcher is not running")
+        asyncio.run_coroutine_threadsafe(self._idle(), self._loop).result(timeout)
+
+    async def _idle(self) -> None:
+        while self._wake.is_set() or self._inflight:
+            if self._inflight:
+                await asyncio.wait(set(self._inflight))
+            else:
+                await asyncio.sleep(0)
+
+    # --- listeners (called by the service, from any thread) -------------------------------
+
+    def _on_task(self, task: Task) -> None:
+        self._on_loop(self._watch, task)
+
+    def _on_clock(self) -> None:
+        self._on_loop(self._wake.set)
+
+    def _on_reset(self) -> None:
+        self._on_loop(self._forget)
+
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
+        """Run on the dispatcher's loop: at once when already there (an API request), else
+        queued (tests and embedding programs move the clock from their own threads)."""
+        if self._loop is None:
+            return
+        if threading.get_ident() == self._thread:
+            function(*args)
+        else:
+            self._loop.call_soon_threadsafe(function, *args)
+
+    # --- scheduling ----------------------------------------------------------------------
+
+    def replay(self, original: Delivery) -> Delivery:
+        """A new delivery of the same payload to the same URL, first attempt due now."""
+        delivery = Delivery.new(original.task_id, original.url, original.payload,
+                                self.service.now(), replay_of=original.id)
+        self._begin(delivery)
+        return delivery
+
+    def _watch(self, task: Task) -> None:
+        if task.callback_url is None:
+            return
+        due = terminal_time(task)
+        self._task_due[task.id] = due   # a cancellation replaces the planned end
+        self._push(due, TASK, task.id)
+
+    def _forget(self) -> None:
+        self._heap.clear()
+        self._task_due.clear()
+        self._pending.clear()
+        for task in self._inflight:
+            task.cancel()
+        self._wake.set()
+
+    def _push(self, due: float, kind: str, key: str) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), kind, key))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.service.now()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, kind, key = heapq.heappop(self._heap)
+                self._fire(due, kind, key)
+            delay = None
+            if self._heap and not self.service.clock.manual:
+                delay = (self._heap[0][0] - now) * self.service.real_per_mock
+            with suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    def _fire(self, due: float, kind: str, key: str) -> None:
+        if kind == ATTEMPT:
+            if key in self._pending:
+                self._spawn(self._pending[key])
+            return
+        if self._task_due.get(key) != due:   # superseded by a cancellation, or reset
+            return
+        del self._task_due[key]
+        task = self.service.store.get(key)
+        if task is not None and task.callback_url is not None:
+            document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_per_mock)
+            self._begin(Delivery.new(task.id, task.callback_url, document, due))
+
+    def _begin(self, delivery: Delivery) -> None:
+        """Store first (a crash from here on resends rather than loses), then schedule."""
+        self.service.store.put_delivery(delivery)
+        self._pending[delivery.id] = delivery
+        self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+
+    def _spawn(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self._attempt(delivery))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        assert self._sender is not None
+        async with self._slots:   # waiting for a slot is lag, not part of the attempt's timeout
+            await self._sender.attempt(delivery, self.service.now)
+        self.service.store.put_delivery(delivery)
+        if delivery.state == PENDING:
+            self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+        else:
+            del self._pending[delivery.id]
