@@ -1,0 +1,49 @@
+"""Configuration has one home, and the README lists every knob of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mock_server.cli import build_parser
+from mock_server.server import RunningServer
+from mock_server.settings import Settings, describe, from_args, from_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("flag", "env", "_help"), describe())
+def test_readme_lists_every_flag_with_its_environment_variable(flag: str, env: str, _help: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"| `{flag}` | `{env}` |" in readme
+
+
+@pytest.mark.parametrize(("flag", "env", "_help"), describe())
+def test_serve_help_documents_every_flag_and_its_env_var(flag: str, env: str, _help: str) -> None:
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # noqa: SLF001
+    text = serve.format_help()
+    assert flag in text and env in text
+
+
+def test_flags_override_environment_which_overrides_defaults() -> None:
+    environ = {"EVOLINK_MOCK_SPEED": "2.5", "EVOLINK_MOCK_PORT": "9000", "EVOLINK_MOCK_API_KEYS": "a, b"}
+    assert from_env(environ) == Settings(speed=2.5, port=9000, api_keys=("a", "b"))
+    args = build_parser().parse_args(["serve", "--port", "9100", "--api-key", "c", "--clock", "manual"])
+    assert from_args(args, environ) == Settings(speed=2.5, port=9100, api_keys=("c",), clock="manual")
+
+
+def test_scenario_files_load_at_start() -> None:
+    scenario = ROOT / "fixtures" / "scenarios" / "rate-limited-creates.yaml"
+    with RunningServer(Settings(clock="manual", scenarios=(str(scenario),))) as server:
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}) as http:
+            body = {"model": "grok-imagine-text-to-video", "prompt": "x"}
+            statuses = [http.post("/v1/videos/generations", json=body).status_code for _ in range(4)]
+    assert statuses == [429, 429, 429, 200]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "fixtures" / "scenarios").glob("*.yaml")))
+def test_every_shipped_scenario_file_is_valid(name: str) -> None:
+    with RunningServer(Settings(clock="manual", scenarios=(str(ROOT / "fixtures" / "scenarios" / name),))) as server:
+        assert server.service.rules
