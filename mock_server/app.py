@@ -30,7 +30,7 @@ from .journal import JournalMiddleware
 from .service import MockService
 from .settings import Settings
 from .domain.scenarios import ScenarioError
-from .spec import ADMIN_SPEC, SPEC_DIR, load_spec
+from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
 from .validation import SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
@@ -122,15 +122,17 @@ class MockApp:
             swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
             lifespan=self._lifespan,
         )
+        admin_spec = load_spec(ADMIN_SPEC)
         self.asgi.add_api(spec)
-        self.asgi.add_api(load_spec(ADMIN_SPEC), base_path=ADMIN_BASE_PATH,
+        self.asgi.add_api(admin_spec, base_path=ADMIN_BASE_PATH,
                           swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
+        self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
         self.outer = JournalMiddleware(NoSlashRedirects(self.asgi), self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
-        self.asgi.add_error_handler(HTTPException, errors.handle_http_exception)
+        self.asgi.add_error_handler(HTTPException, errors.http_exception_handler(self.allowed_methods))
         self.asgi.add_error_handler(Exception, errors.handle_unexpected)
 
     @asynccontextmanager
@@ -141,6 +143,9 @@ class MockApp:
             yield
         finally:
             await self.service.callbacks.stop()
+
+    def allowed_methods(self, path: str) -> str | None:
+        return next((allow for pattern, allow in self.allow_table if pattern.match(path)), None)
 
     def _extra_routes(self) -> list[Route]:
         async def result_video(request: Request) -> Any:

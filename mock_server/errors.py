@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -119,10 +119,24 @@ def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> Connexi
     return _connexion_response(error_for_status(exc.status, str(message), headers=exc.headers or {}))
 
 
-def handle_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    """Router answers (404 unknown path, 405 known path with another method, keeping Allow)."""
-    message = DEFAULT_MESSAGES.get(exc.status_code, "Error")
-    return _connexion_response(error_for_status(exc.status_code, message, headers=exc.headers or {}))
+def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[..., ConnexionResponse]:
+    """Router answers (404 unknown path, 405 known path with another method).
+
+    ``allow_for(path)`` gives the methods the spec documents for a path, for ``Allow``.
+    """
+
+    def handle(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allow = allow_for(request.url.path)
+            if allow:
+                headers["Allow"] = allow
+            message = f"{request.method} is not allowed here; allowed: {headers.get('Allow', '')}"
+        else:
+            message = DEFAULT_MESSAGES.get(exc.status_code, "Error")
+        return _connexion_response(error_for_status(exc.status_code, message, headers=headers))
+
+    return handle
 
 
 def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

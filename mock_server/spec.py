@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"
 VENDOR_SPEC = SPEC_DIR / "evolink-video.yaml"
 ADMIN_SPEC = SPEC_DIR / "mock-admin.yaml"
 
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 HTTPS_ONLY = "^https://"
 HTTP_OR_HTTPS = "^https?://"
 
@@ -68,6 +70,22 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
         for method, operation in item.items():
             if isinstance(operation, dict) and "operationId" in operation:
                 yield path, method, operation
+
+
+def path_methods(spec: dict[str, Any], base_path: str = "") -> list[tuple[re.Pattern[str], str]]:
+    """(path regex, Allow header value) for every path of a document.
+
+    Starlette registers one route per method, so its 405 names only the first route's
+    methods; the Allow header is built from the spec instead.
+    """
+    table = []
+    for path, item in spec.get("paths", {}).items():
+        methods = sorted(m.upper() for m in item if m in HTTP_METHODS)
+        if "GET" in methods:
+            methods.append("HEAD")
+        pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(base_path + path))
+        table.append((re.compile(f"^{pattern}$"), ", ".join(sorted(methods))))
+    return table
 
 
 def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
