@@ -8,6 +8,7 @@ from starlette.responses import Response
 from ..service import MockService
 from ..validation import BODY_STATE_KEY
 from .http import json_response
+from .ui import dashboard
 
 
 def _body(request: Request) -> dict:
@@ -81,4 +82,5 @@ HANDLERS = {
     "adminAddRule": add_rule,
     "adminClearRules": clear_rules,
     "adminReset": reset,
+    "adminDashboard": dashboard,
 }

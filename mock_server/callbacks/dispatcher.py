@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 import threading
 from contextlib import suppress
@@ -26,13 +27,16 @@ from .sender import DEFAULT_TIMEOUT, Resolver, Sender
 if TYPE_CHECKING:
     from ..service import MockService
 
+logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
 MAX_CONCURRENT = 100                # attempts on the wire at once; the rest wait their turn
 
 
 def terminal_time(task: Task) -> float:
     """When the task becomes terminal: its planned end, or its cancellation if earlier."""
-    return lifecycle.snapshot(task, math.inf).finished_at
+    finished = lifecycle.snapshot(task, math.inf).finished_at
+    assert finished is not None, "at the end of time every task has ended"
+    return finished
 
 
 class CallbackDispatcher:
@@ -73,8 +77,7 @@ class CallbackDispatcher:
         deliveries = store.deliveries()
         for delivery in deliveries:
             if delivery.state == PENDING:
-                self._pending[delivery.id] = delivery
-                self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+                self._schedule(delivery)
         delivered = {d.task_id for d in deliveries if d.replay_of is None}
         for task in store.tasks():
             if task.id not in delivered:
@@ -148,6 +151,7 @@ class CallbackDispatcher:
         self._push(due, TASK, task.id)
 
     def _forget(self) -> None:
+        """Drop everything scheduled or in flight (reset; start reloads from the store)."""
         self._heap.clear()
         self._task_due.clear()
         self._pending.clear()
@@ -165,7 +169,10 @@ class CallbackDispatcher:
             now = self.service.now()
             while self._heap and self._heap[0][0] <= now:
                 due, _, kind, key = heapq.heappop(self._heap)
-                self._fire(due, kind, key)
+                try:
+                    self._fire(due, kind, key)
+                except Exception:   # one broken entry (say, a full disk) must not stop the rest
+                    logger.exception("callback %s for %s could not be started", kind, key)
             delay = None
             if self._heap and not self.service.clock.manual:
                 delay = (self._heap[0][0] - now) * self.service.real_per_mock
@@ -189,13 +196,22 @@ class CallbackDispatcher:
     def _begin(self, delivery: Delivery) -> None:
         """Store first (a crash from here on resends rather than loses), then schedule."""
         self.service.store.put_delivery(delivery)
+        self._schedule(delivery)
+
+    def _schedule(self, delivery: Delivery) -> None:
+        assert delivery.next_due_at is not None, "a pending delivery has a next attempt"
         self._pending[delivery.id] = delivery
         self._push(delivery.next_due_at, ATTEMPT, delivery.id)
 
     def _spawn(self, delivery: Delivery) -> None:
         task = asyncio.create_task(self._attempt(delivery))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("callback attempt failed", exc_info=task.exception())
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._sender is not None
@@ -203,6 +219,6 @@ class CallbackDispatcher:
             await self._sender.attempt(delivery, self.service.now)
         self.service.store.put_delivery(delivery)
         if delivery.state == PENDING:
-            self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+            self._schedule(delivery)
         else:
             del self._pending[delivery.id]

@@ -63,7 +63,9 @@ class Sender:
         """POST ``body`` to ``url`` once; never raises for network or policy problems."""
         started = time.perf_counter()
         address: str | None = None
-        status, error, snippet = None, None, None
+        status: int | None = None
+        error: str | None = None
+        snippet: str | None = None
         try:
             async with asyncio.timeout(self.timeout):
                 addresses = await self.resolver(url)
