@@ -21,10 +21,23 @@ def load_request(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / "requests" / name).read_text())
 
 
+def default_settings() -> Settings:
+    return Settings(clock="manual", validate_responses=True, seed=1234)
+
+
 @pytest.fixture
 def settings() -> Settings:
     """Override in a test module to change how the server is started."""
-    return Settings(clock="manual", validate_responses=True, seed=1234)
+    return default_settings()
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[RunningServer]:
+    """One server for a whole module, for tests that do not depend on a fresh state.
+
+    A module opts in by overriding ``server`` to return it."""
+    with RunningServer(default_settings()) as running:
+        yield running
 
 
 @pytest.fixture

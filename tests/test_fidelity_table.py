@@ -109,6 +109,11 @@ def expect_accepted(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any
     return response.json()
 
 
+@pytest.fixture
+def server(module_server):  # noqa: ANN001, ANN201 - rows do not depend on each other's state
+    return module_server
+
+
 ENFORCED = [row for row in ROWS if row.get("check") != "not-enforceable"]
 
 

@@ -83,15 +83,9 @@ def allowed_methods(response: httpx.Response) -> set[str]:
 # --- fixtures: one server for the module ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(clock="manual", validate_responses=True, seed=1234)
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[RunningServer]:
-    with RunningServer(settings) as running:
-        yield running
+@pytest.fixture
+def server(module_server: RunningServer) -> RunningServer:
+    return module_server
 
 
 def post_raw(client: httpx.Client, content: Any, headers: dict[str, str] | None = None

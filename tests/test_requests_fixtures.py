@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from mock_server.server import RunningServer
-from mock_server.settings import Settings
 from mock_server.spec import load_spec, resolve
 
 from .conftest import FIXTURES
@@ -81,15 +80,9 @@ DOCUMENTED_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(clock="manual", validate_responses=True, seed=1234)
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[RunningServer]:
-    with RunningServer(settings) as running:
-        yield running
+@pytest.fixture
+def server(module_server: RunningServer) -> RunningServer:
+    return module_server
 
 
 def create(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:

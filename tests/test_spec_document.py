@@ -11,7 +11,6 @@ import yaml
 from openapi_spec_validator import validate
 
 from mock_server.server import RunningServer
-from mock_server.settings import Settings
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "evolink-video.yaml"
 RAW = SPEC_FILE.read_text(encoding="utf-8")
@@ -50,15 +49,9 @@ def walk(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
             yield from walk(value, f"{where}/{index}")
 
 
-@pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(clock="manual", validate_responses=True, seed=1)
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[RunningServer]:
-    with RunningServer(settings) as running:
-        yield running
+@pytest.fixture
+def server(module_server: RunningServer) -> RunningServer:
+    return module_server
 
 
 # --- the document --------------------------------------------------------------------------
