@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md (~6 min).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# docs/dashboard.png, from a scripted session (needs Debian's chromium and chromium-driver).
+screenshot: $(STAMP)
+	$(BIN)/python -m scripts.screenshot docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -74,12 +75,18 @@ def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+SECRET_QUERY = re.compile(r"(^|&)(token=)[^&]*")
+
+
 def format_line(entry: JournalEntry, json_format: bool) -> str:
-    """One log line per request: plain text, or a JSON object."""
+    """One log line per request: plain text, or a JSON object. The dashboard's ``?token=``
+    is redacted; API keys never reach the entry at all (only their fingerprint)."""
+    query = SECRET_QUERY.sub(r"\1\2***", entry.query)
     if json_format:
-        return json.dumps({k: v for k, v in entry.to_dict().items() if k != "body"})
+        fields = {k: v for k, v in entry.to_dict().items() if k != "body"}
+        return json.dumps({**fields, "query": query})
     error = f" {entry.error_code}: {entry.error_message}" if entry.error_code else ""
-    return (f"{entry.method} {entry.path}{'?' + entry.query if entry.query else ''} "
+    return (f"{entry.method} {entry.path}{'?' + query if query else ''} "
             f"{entry.status} {entry.latency_ms:.1f}ms{error}")
 
 

@@ -41,8 +41,8 @@ def serve(app: Any) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serve_mock(**settings: Any) -> Iterator[str]:
-    """The strict mock with two accepted keys and the manual clock."""
-    app = create_app(Settings(clock="manual", api_keys=(API_KEY, OTHER_API_KEY), seed=11,
-                              **settings))
+    """The strict mock with two accepted keys and (unless told otherwise) the manual clock."""
+    app = create_app(Settings(**{"clock": "manual", "api_keys": (API_KEY, OTHER_API_KEY),
+                                 "seed": 11, **settings}))
     with serve(app) as url:
         yield url
