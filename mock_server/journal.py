@@ -22,6 +22,8 @@ from .domain.ids import key_fingerprint
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
 request_log = logging.getLogger("evolink_mock.requests")
+# Set in the request scope's extensions by the fault layer when it answers on its own.
+SCRIPTED_EXTENSION = "evolink_mock.scripted"
 
 
 @dataclass
@@ -40,6 +42,8 @@ class JournalEntry:
     error_param: str | None
     latency_ms: float
     body: str | None       # the request body, for rejected requests only
+    scripted: bool = False        # the answer was a scripted fault, not the client's doing
+    retry_after: int | None = None  # the Retry-After the answer carried
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +122,7 @@ class JournalMiddleware:
         extensions = scope.setdefault("extensions", {})
         request_body = bytearray()
         status = 500
+        retry_after: int | None = None
         response_body = bytearray()
 
         async def recording_receive() -> Message:
@@ -127,9 +132,10 @@ class JournalMiddleware:
             return message
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, retry_after
             if message["type"] == "http.response.start":
                 status = message["status"]
+                retry_after = _retry_after(message.get("headers", []))
             elif message["type"] == "http.response.body" and status >= 400:
                 response_body.extend(message.get("body", b""))
             await send(message)
@@ -147,11 +153,19 @@ class JournalMiddleware:
                 error_param=error.get("param"),
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 body=bytes(request_body).decode("utf-8", "replace") if status >= 400 else None,
+                scripted=bool(extensions.get(SCRIPTED_EXTENSION)), retry_after=retry_after,
             )
             if journaled:
                 self.journal.append(entry)
             if request_log.isEnabledFor(logging.INFO):
                 request_log.info(format_line(entry, self.json_logs))
+
+
+def _retry_after(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"retry-after" and value.isdigit():
+            return int(value)
+    return None
 
 
 def _error_of(body: bytes) -> dict[str, Any]:

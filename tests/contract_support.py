@@ -1,9 +1,5 @@
-"""Helpers for the contract-kit tests: serve any ASGI app on a loopback port, and the mock.
-
-``serve`` lets uvicorn bind the port itself: a socket bound by hand has no TCP_NODELAY
-(asyncio sets it only on sockets created for IPPROTO_TCP), which costs every keep-alive
-request a 40 ms delayed ACK and makes a fuzzing run ten times slower.
-"""
+"""Helpers for the contract-kit tests: serve any ASGI app (the deliberately broken servers)
+on a loopback port, and the mock."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from typing import Any, Iterator
 
 import uvicorn
 
-from mock_server.app import create_app
+from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
 API_KEY, OTHER_API_KEY = "contract-key-1", "contract-key-2"
@@ -42,7 +38,6 @@ def serve(app: Any) -> Iterator[str]:
 @contextlib.contextmanager
 def serve_mock(**settings: Any) -> Iterator[str]:
     """The strict mock with two accepted keys and (unless told otherwise) the manual clock."""
-    app = create_app(Settings(**{"clock": "manual", "api_keys": (API_KEY, OTHER_API_KEY),
-                                 "seed": 11, **settings}))
-    with serve(app) as url:
-        yield url
+    with RunningServer(Settings(**{"clock": "manual", "api_keys": (API_KEY, OTHER_API_KEY),
+                                   "seed": 11, **settings})) as server:
+        yield server.url

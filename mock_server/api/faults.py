@@ -7,6 +7,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..journal import SCRIPTED_EXTENSION
 from ..service import SCENARIO_HEADER, MockService
 from ..validation import BODY_STATE_KEY
 from .http import Handler
@@ -24,6 +25,7 @@ def scripted(operation_id: str, handler: Handler) -> Handler:
             await asyncio.sleep(action.delay)
         error = service.fault(operation_id, action)
         if error is not None:
+            request.scope.setdefault("extensions", {})[SCRIPTED_EXTENSION] = True
             raise error
         request.scope.setdefault("state", {})[SCENARIO_STATE_KEY] = action
         return await handler(request, service)

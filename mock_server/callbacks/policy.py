@@ -89,6 +89,7 @@ _V6_RANGES: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
 
 _MAPPED = _N6("::ffff:0:0/96")
 _COMPATIBLE = _N6("::/96")
+_TRANSLATED = _N6("::ffff:0:0:0/96")  # SIIT "IPv4-translated" (RFC 2765)
 _NAT64 = _N6("64:ff9b::/96")
 _SIXTOFOUR = _N6("2002::/16")
 
@@ -414,6 +415,8 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Addres
         return "IPv4-mapped", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in _COMPATIBLE:  # :: and ::1 are matched earlier by _V6_RANGES
         return "IPv4-compatible", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _TRANSLATED:
+        return "IPv4-translated", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in _NAT64:
         return "NAT64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in _SIXTOFOUR:

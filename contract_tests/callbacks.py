@@ -1,0 +1,136 @@
+"""``evolink-contract callbacks``: rehearse a webhook handler with what the service sends it.
+
+The documents are made by the mock's own lifecycle code from real tasks, so they are the
+documents a task query would answer: a completed task, a failed task for every failure
+code, the completed one again (deliveries are retried, so duplicates happen), and an older
+``processing`` document after the completed one (deliveries can arrive out of order). Each
+must be answered with a 2xx within the timeout the vendor gives receivers.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import httpx
+
+from mock_server.domain import lifecycle, timing
+from mock_server.domain.billing import credits_for
+from mock_server.domain.defaults import apply_defaults
+from mock_server.domain.ids import IdFactory, key_fingerprint
+from mock_server.domain.task import COMPLETED, Task
+
+from .contract import FAILURE_CODES, schema, schema_problems
+from .results import NotApplicable, Report, judge
+
+CALLBACKS = "callbacks"
+MODEL = "grok-imagine-text-to-video"
+OWNER = key_fingerprint("evolink-contract-callbacks")
+MEDIA_BASE = "https://media.example.com"
+USER_AGENT = "evolink-contract-callbacks/1"
+
+
+@dataclass(frozen=True)
+class CallbackOptions:
+    url: str
+    timeout: float = 10.0
+
+
+def _task(ids: IdFactory, outcome: str, now: float) -> Task:
+    """A task created long enough ago to have reached its outcome by ``now``."""
+    request = apply_defaults(schema("GrokTextToVideoRequest"),
+                             {"model": MODEL, "prompt": "A lighthouse in a storm"})
+    queue, run = timing.split(timing.total_seconds(MODEL, request))
+    created = now - queue - run - 1
+    return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request=request,
+                created_at=created, queue_seconds=queue, run_seconds=run, outcome=outcome,
+                fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome,
+                                                           lifecycle.DEFAULT_FAIL_FRACTION),
+                credits=credits_for(MODEL, request), media_base=MEDIA_BASE)
+
+
+def rehearsal_documents(now: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(label, callback body) in the order they are sent."""
+    now = time.time() if now is None else now
+    ids = IdFactory()
+    done = _task(ids, COMPLETED, now)
+    completed = lifecycle.document(done, now)
+    halfway = done.created_at + done.queue_seconds + done.run_seconds / 2
+    return [
+        ("completed", completed),
+        *[(f"failed: {code}", lifecycle.document(_task(ids, code, now), now))
+          for code in FAILURE_CODES],
+        ("completed again (duplicate)", completed),
+        ("processing after completed (out of order)", lifecycle.document(done, halfway)),
+    ]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    label: str
+    document: dict[str, Any]
+    status: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def curl(self) -> str:
+        return (f"curl -X POST -H 'Content-Type: application/json' "
+                f"-d {shlex.quote(json.dumps(self.document))} {shlex.quote(self.url)}")
+
+
+def document_matches_spec(delivery: Delivery) -> list[tuple[str, Delivery]]:
+    return [(problem, delivery) for problem in schema_problems("Task", delivery.document)]
+
+
+def answered_2xx_in_time(delivery: Delivery) -> list[tuple[str, Delivery]]:
+    if delivery.error is not None:
+        return [(delivery.error, delivery)]
+    if delivery.status is None:
+        raise NotApplicable("not sent: the document does not match the spec")
+    if not 200 <= delivery.status < 300:
+        return [(f"answered HTTP {delivery.status}; the service retries non-2xx answers "
+                 "and gives up after 3 retries", delivery)]
+    return []
+
+
+DELIVERY_CHECKS: list[Callable[[Delivery], list[tuple[str, Delivery]]]] = [
+    document_matches_spec,
+    answered_2xx_in_time,
+]
+
+
+def deliver(http: httpx.Client, delivery: Delivery, timeout: float) -> Delivery:
+    """POST the document once; the answer (or why there was none) goes into a new Delivery."""
+    started = time.perf_counter()
+    try:
+        answer = http.post(delivery.url, json=delivery.document)
+        status, error = answer.status_code, None
+    except httpx.TimeoutException:
+        status, error = None, f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    return Delivery(delivery.url, delivery.label, delivery.document, status,
+                    time.perf_counter() - started, error)
+
+
+def _describe(delivery: Delivery) -> tuple[str, str]:
+    return f"POST {delivery.url} ({delivery.label})", delivery.curl()
+
+
+def rehearse(options: CallbackOptions) -> Report:
+    report = Report(CALLBACKS, options.url)
+    report.summary.append(f"{'document':44} {'answer':>8} {'seconds':>8}")
+    with httpx.Client(timeout=options.timeout, headers={"User-Agent": USER_AGENT},
+                      follow_redirects=False) as http:
+        for label, document in rehearsal_documents():
+            delivery = Delivery(options.url, label, document)
+            if not document_matches_spec(delivery):
+                delivery = deliver(http, delivery, options.timeout)
+            answer = delivery.error or str(delivery.status or "not sent")
+            report.summary.append(f"{label:44} {answer:>8} {delivery.seconds:8.2f}")
+            judge(report, CALLBACKS, label, DELIVERY_CHECKS, delivery, _describe)
+    return report

@@ -1,0 +1,186 @@
+"""``evolink-contract client``: run a user's client program against the strict mock and judge it.
+
+The program gets ``EVOLINK_BASE_URL`` and ``EVOLINK_API_KEY`` for a fresh mock whose clock
+runs ``speed`` times faster than real time (a two-minute task takes two seconds at the
+default 60). When it exits, the mock's request journal is the evidence: each check below
+is a function of what the client sent, when, and what it was answered.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from mock_server.domain import lifecycle
+from mock_server.domain.task import Task
+from mock_server.journal import JournalEntry
+from mock_server.server import RunningServer
+from mock_server.settings import Settings
+
+from .results import NotApplicable, Report, judge
+
+CLIENT = "client"
+API_KEY = "evolink-contract-client-key"
+VALIDATION_STATUSES = frozenset({400, 401, 413, 415})
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    command: tuple[str, ...]
+    scenarios: tuple[str, ...] = ()
+    speed: float = 60.0
+    min_poll_interval: float = 1.0
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the client did: its journal, the tasks it created, how its process ended."""
+    options: ClientOptions
+    entries: list[JournalEntry]
+    tasks: list[Task]
+    trouble: str | None              # why the command did not exit 0 (None when it did)
+
+
+Violation = tuple[str, JournalEntry | None]
+ClientCheck = Callable[[Session], list[Violation]]
+
+
+def scripted(entry: JournalEntry) -> bool:
+    """Scripted faults are the scenario's doing, not the client's."""
+    return entry.scripted
+
+
+def command_succeeds(session: Session) -> list[Violation]:
+    return [(session.trouble, None)] if session.trouble else []
+
+
+def requests_match_spec(session: Session) -> list[Violation]:
+    """No request the spec refuses (400, 413, 415) and none to a path it does not have."""
+    problems: list[Violation] = []
+    for entry in session.entries:
+        if scripted(entry) or entry.status == 401:
+            continue
+        if entry.operation is None:
+            problems.append((f"{entry.method} {entry.path} is not an operation of the API", entry))
+        elif entry.status in VALIDATION_STATUSES:
+            param = f" (param {entry.error_param})" if entry.error_param else ""
+            problems.append((f"refused: {entry.error_message}{param}", entry))
+    return problems
+
+
+def auth_on_every_call(session: Session) -> list[Violation]:
+    problems: list[Violation] = []
+    for entry in session.entries:
+        if entry.key is None:
+            problems.append(("no 'Authorization: Bearer <key>' header", entry))
+        elif entry.status == 401 and not scripted(entry):
+            problems.append((f"key refused: {entry.error_message}", entry))
+    return problems
+
+
+def _reads(session: Session) -> dict[str, list[JournalEntry]]:
+    reads: dict[str, list[JournalEntry]] = defaultdict(list)
+    for entry in session.entries:
+        if entry.operation == "getTask":
+            reads[entry.path.rsplit("/", 1)[-1]].append(entry)
+    return reads
+
+
+def polls_respect_floor(session: Session) -> list[Violation]:
+    reads = _reads(session)
+    if not reads:
+        raise NotApplicable("the client read no task")
+    floor = session.options.min_poll_interval
+    problems: list[Violation] = []
+    for entries in reads.values():
+        for before, after in zip(entries, entries[1:]):
+            gap = after.real_at - before.real_at
+            if gap < floor:
+                problems.append((f"read {gap:.2f} s after the previous read of this task "
+                                 f"(floor {floor:g} s)", after))
+    return problems
+
+
+def tasks_polled_to_terminal(session: Session) -> list[Violation]:
+    if not session.tasks:
+        raise NotApplicable("the client created no task")
+    reads = _reads(session)
+    problems: list[Violation] = []
+    for task in session.tasks:
+        seen = [entry for entry in reads.get(task.id, []) if entry.status == 200]
+        if not seen:
+            problems.append((f"task {task.id} was created but never read", None))
+            continue
+        state = lifecycle.snapshot(task, seen[-1].at)
+        if not state.terminal:
+            problems.append((f"task {task.id} was last seen {state.status} ({state.progress}%); "
+                             "the client stopped polling before it finished", seen[-1]))
+    return problems
+
+
+def backoff_after_429(session: Session) -> list[Violation]:
+    if not any(entry.status == 429 for entry in session.entries):
+        raise NotApplicable("no 429 was sent (script some with --scenario)")
+    pairs = [(entry, after) for entry, after in zip(session.entries, session.entries[1:])
+             if entry.status == 429]
+    return [(f"next request {after.real_at - entry.real_at:.2f} s after a 429 that said "
+             f"Retry-After: {entry.retry_after}", after)
+            for entry, after in pairs if after.real_at - entry.real_at < (entry.retry_after or 0)]
+
+
+CLIENT_CHECKS: list[ClientCheck] = [
+    command_succeeds,
+    requests_match_spec,
+    auth_on_every_call,
+    polls_respect_floor,
+    tasks_polled_to_terminal,
+    backoff_after_429,
+]
+
+
+def _describe(entry: JournalEntry | None) -> tuple[str, None]:
+    if entry is None:
+        return "(the client program)", None
+    error = f" {entry.error_code}" if entry.error_code else ""
+    return f"#{entry.seq} {entry.method} {entry.path} -> {entry.status}{error}", None
+
+
+def journal_summary(session: Session) -> list[str]:
+    """How many requests of each operation got each status, and how many tasks were made."""
+    counts = Counter((entry.operation or f"{entry.method} {entry.path}", entry.status)
+                     for entry in session.entries)
+    lines = [f"journal: {len(session.entries)} requests, {len(session.tasks)} tasks created"]
+    for operation in dict.fromkeys(op for op, _ in counts):
+        statuses = ", ".join(f"{status} x{n}" for (op, status), n in sorted(counts.items())
+                             if op == operation)
+        lines.append(f"  {operation}: {statuses}")
+    return lines
+
+
+def run_command(options: ClientOptions, env: dict[str, str]) -> str | None:
+    """Run the client; what went wrong with it, if anything."""
+    try:
+        code = subprocess.run(options.command, env=env, timeout=options.timeout).returncode
+    except subprocess.TimeoutExpired:
+        return f"still running after {options.timeout:g} s; killed"
+    except OSError as exc:
+        return f"could not start {options.command[0]!r}: {exc.strerror or exc}"
+    return f"exited with status {code}" if code else None
+
+
+def check_client(options: ClientOptions) -> Report:
+    settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
+                        scenarios=options.scenarios)
+    with RunningServer(settings) as server:
+        env = {**os.environ, "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
+        trouble = run_command(options, env)
+        session = Session(options, server.service.journal.query(), server.service.store.tasks(),
+                          trouble)
+    report = Report(CLIENT, " ".join(options.command))
+    report.summary.extend(journal_summary(session))
+    judge(report, CLIENT, "journal", CLIENT_CHECKS, session, _describe)
+    return report

@@ -1,0 +1,1 @@
+"""Example client programs for ``evolink-contract client``: one polite, one careless."""

@@ -1,0 +1,126 @@
+"""A mock for a test: in process, on a free loopback port, with the manual clock, fresh per use.
+
+Like respx's router, :class:`MockServer` is a plain context manager usable anywhere (a
+script, unittest, pytest); the pytest fixture only wraps it. Every helper goes through the
+mock's control API (spec/mock-admin.yaml), the same surface a test in another language
+would use.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from mock_server.auth import ADMIN_TOKEN_HEADER
+from mock_server.server import RunningServer
+from mock_server.settings import Settings
+
+DEFAULT_API_KEY = "evolink-mock-test-key"
+
+
+class MockControlError(RuntimeError):
+    """The control API refused a request; ``status`` and the envelope's message say why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Journal:
+    """The requests the mock received, oldest first (``GET /_mock/journal``)."""
+
+    def __init__(self, mock: "MockServer") -> None:
+        self._mock = mock
+
+    def requests(self, path: str = "*", method: str | None = None) -> list[dict[str, Any]]:
+        """Entries whose path matches the glob ``path`` (and ``method``, if given)."""
+        entries = self._mock.control("GET", "/journal")["entries"]
+        return [entry for entry in entries if fnmatch(entry["path"], path)
+                and (method is None or entry["method"] == method.upper())]
+
+
+class MockServer:
+    def __init__(self, settings: Settings | None = None, *, api_key: str | None = None) -> None:
+        self.settings = settings or Settings(clock="manual")
+        keys = self.settings.api_keys
+        self.api_key = api_key or (keys[0] if keys else DEFAULT_API_KEY)
+        self.journal = Journal(self)
+        self._server = RunningServer(self.settings)
+        self._control: httpx.Client | None = None
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def service(self) -> Any:
+        """The mock's service object, for what the control API does not offer."""
+        return self._server.service
+
+    def start(self) -> "MockServer":
+        self._server.start()
+        token = self.settings.admin_token
+        self._control = httpx.Client(base_url=f"{self.url}/_mock", timeout=10,
+                                     headers={ADMIN_TOKEN_HEADER: token} if token else {})
+        return self
+
+    def stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
+        self._server.stop()
+
+    def __enter__(self) -> "MockServer":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One control-API call; its JSON answer, or :class:`MockControlError`."""
+        assert self._control is not None, "start the mock first (use it as a context manager)"
+        answer = self._control.request(method, path, **kwargs)
+        if answer.status_code >= 400:
+            try:
+                message = answer.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = answer.text
+            raise MockControlError(answer.status_code, message)
+        return answer.json()
+
+    def advance(self, seconds: float) -> float:
+        """Move mock time forward; returns the new mock time (unix seconds)."""
+        return self.control("POST", "/clock/advance", json={"seconds": seconds})["now"]
+
+    def add_rule(self, **rule: Any) -> dict[str, Any]:
+        """Add an admin rule, e.g. ``add_rule(nth=3, action={"http": 500})``."""
+        return self.control("POST", "/rules", json=rule)
+
+    def fail_next(self, code: str, model: str | None = None) -> dict[str, Any]:
+        """The next task created (for ``model``, if given) fails with this failure code."""
+        rule: dict[str, Any] = {"operation": "createVideoGeneration", "times": 1,
+                                "action": {"fail": code}}
+        return self.add_rule(**rule, **({"model": model} if model else {}))
+
+    def http_error_next(self, status: int, retry_after: int | None = None,
+                        operation: str = "any") -> dict[str, Any]:
+        """The next request (of ``operation``) is answered with this HTTP error."""
+        action: dict[str, Any] = {"http": status}
+        if retry_after is not None:
+            action["retry_after"] = retry_after
+        return self.add_rule(operation=operation, times=1, action=action)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task with its stored request, current document and plan."""
+        return self.control("GET", "/tasks", params={"limit": 1000})["tasks"]
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Callback deliveries with their attempts (needs a mock with ``/_mock/deliveries``)."""
+        return self.control("GET", "/deliveries")["deliveries"]
+
+    def reset(self) -> None:
+        """Forget tasks, rules and the journal; the clock keeps its time."""
+        self.control("POST", "/reset")

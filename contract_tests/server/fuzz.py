@@ -1,0 +1,161 @@
+"""Schemathesis over the whole vendor spec against a live base URL, cases driven by us.
+
+We generate with Schemathesis (coverage, examples and fuzzing phases per operation, then
+link-following scenarios from ``schema.as_state_machine()``) but send each case ourselves,
+so every case passes through the budget and every check result lands in our report rather
+than stopping the run: a failing case is reported, not shrunk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import hypothesis
+import requests
+import schemathesis
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, CheckFunction, CheckResult, load_all_checks
+from schemathesis.core.failures import CustomFailure, Failure, FailureGroup
+from schemathesis.engine import Status
+from schemathesis.engine.recorder import ScenarioRecorder
+from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
+                                                         create_test)
+from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
+
+from ..budget import Budget
+from ..contract import SPEC
+from ..generation import prepare
+from ..results import Report
+from .documents import DOCUMENT_CHECKS, DocumentCheck
+
+STATELESS, STATEFUL = "stateless", "stateful"
+REQUEST_TIMEOUT = 30.0
+STATEFUL_STEPS = 6
+KEY_PLACEHOLDER = '-H "Authorization: Bearer $EVOLINK_API_KEY"'
+
+
+def operation_id(case: schemathesis.Case) -> str:
+    return case.operation.definition.raw["operationId"]
+
+
+def _as_schemathesis_check(check: DocumentCheck) -> CheckFunction:
+    def run(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        problems = check(operation_id(case), response.status_code, body)
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    run.__name__ = check.__name__
+    return run
+
+
+def _describe(failure: Failure) -> str:
+    """Title and details; our own checks' messages stand alone (their title is boilerplate)."""
+    if isinstance(failure, CustomFailure) or not failure.message:
+        return failure.message or failure.title
+    return f"{failure.title}\n{failure.message}"
+
+
+def all_checks() -> list[CheckFunction]:
+    """Every check Schemathesis registers, plus ours on each answer."""
+    load_all_checks()
+    return list(CHECKS.get_all()) + [_as_schemathesis_check(check) for check in DOCUMENT_CHECKS]
+
+
+def hypothesis_settings(max_examples: int, **extra: Any) -> hypothesis.settings:
+    """Reproducible runs (a CI gate must not flake) that never stop on a health check."""
+    return hypothesis.settings(max_examples=max_examples, deadline=None, database=None,
+                               derandomize=True, suppress_health_check=list(hypothesis.HealthCheck),
+                               **extra)
+
+
+class Fuzzer:
+    """Sends generated cases to ``base_url`` within ``budget``; results go to ``report``."""
+
+    def __init__(self, base_url: str, api_key: str, budget: Budget, report: Report) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = {"Authorization": f"Bearer {api_key}"}
+        self.budget = budget
+        self.report = report
+        self.checks = all_checks()
+        self.session = requests.Session()
+        self.cases = 0
+        self._phase = STATELESS
+        self.schema = schemathesis.openapi.from_dict(SPEC)
+        self.schema.config.update(base_url=self.base_url)
+        self.schema.config.generation.update(modes=[GenerationMode.POSITIVE,
+                                                    GenerationMode.NEGATIVE])
+        self.schema.hook(self._after_validate_hook())
+
+    def _after_validate_hook(self) -> Any:
+        def after_validate(context: Any, case: schemathesis.Case, response: Any,
+                           results: list[CheckResult]) -> None:
+            for result in results:
+                run = self.report.run(self._phase, result.name, case.operation.label)
+                if result.status == Status.SUCCESS or result.failure is None:
+                    run.ok()
+                else:
+                    run.record([_describe(result.failure)],
+                               f"{case.method} {case.formatted_path} -> {response.status_code}",
+                               self.curl(case))
+
+        return after_validate
+
+    def curl(self, case: schemathesis.Case) -> str:
+        """A curl that reproduces the case, reading the key from the environment."""
+        command = case.as_curl_command(headers=self.auth, base_url=self.base_url)
+        return command.replace("-H 'Authorization: [Filtered]'", KEY_PLACEHOLDER)
+
+    def send(self, case: schemathesis.Case, recorder: ScenarioRecorder | None = None) -> Any:
+        """Send one case if the budget allows it, then run every check on the answer."""
+        prepare(case)
+        if operation_id(case) == "createVideoGeneration" and not self.budget.allows(
+                case.body, f"{self._phase} {case.operation.label}"):
+            return None
+        self.cases += 1
+        response = case.call(base_url=self.base_url, session=self.session, headers=self.auth,
+                             timeout=REQUEST_TIMEOUT)
+        if recorder is not None:
+            recorder.record_response(case_id=case.id, response=response)
+        try:
+            case.validate_response(response, checks=self.checks, headers=self.auth,
+                                   transport_kwargs={"base_url": self.base_url,
+                                                     "session": self.session,
+                                                     "headers": self.auth},
+                                   recorder=recorder)
+        except FailureGroup:
+            pass  # already recorded, check by check, by the after_validate hook
+        return response
+
+    def stateless(self, max_examples: int) -> int:
+        """Coverage, examples and fuzzing for each operation; returns the number of cases sent."""
+        self._phase, start = STATELESS, self.cases
+
+        def send(case: schemathesis.Case) -> None:   # Hypothesis wants a plain function
+            self.send(case)
+
+        for result in self.schema.get_all_operations():
+            operation = result.ok()
+            test = create_test(operation=operation, test_func=send, config=HypothesisTestConfig(
+                project=self.schema.config, modes=list(HypothesisTestMode),
+                settings=hypothesis_settings(max_examples)))
+            test()
+        return self.cases - start
+
+    def stateful(self, max_examples: int) -> int:
+        """Scenarios that follow the spec's links (create, then get the created task)."""
+        self._phase, start = STATEFUL, self.cases
+        fuzzer = self
+
+        class Scenarios(self.schema.as_state_machine()):  # type: ignore[misc]
+            def step(self, input: StepInput) -> StepOutput | None:
+                response = fuzzer.send(input.case, self.recorder)
+                return None if response is None else StepOutput(response, input.case)
+
+        Scenarios.run(settings=hypothesis_settings(max_examples,
+                                                  stateful_step_count=STATEFUL_STEPS))
+        return self.cases - start

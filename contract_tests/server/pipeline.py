@@ -1,0 +1,64 @@
+"""The server check, as a pipeline: load the spec, generate, call, check, report.
+
+Phases run in this order because of the budget: the lifecycle needs only a task or two and
+says the most about a real service, so it claims credits before fuzzing spends the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mock_server.spec import operations
+
+from ..budget import Budget
+from ..contract import SPEC
+from ..results import Progress, Report, print_progress
+from .fuzz import STATEFUL, STATELESS, Fuzzer
+from .lifecycle import LIFECYCLE, run_lifecycle
+from .target import Target
+
+PHASES = (LIFECYCLE, STATELESS, STATEFUL)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    base_url: str
+    api_key: str
+    other_api_key: str | None = None
+    max_credits: float | None = None   # None: no cap
+    max_examples: int = 100
+    max_wait: float = 600.0
+    phases: tuple[str, ...] = PHASES
+
+
+def _counts(report: Report, budget: Budget, phase: str) -> str:
+    failed = sum(run.phase == phase for run in report.failures)
+    skipped = sum(n for purpose, n in budget.skipped.items() if purpose.startswith(phase))
+    return f"{failed} failed checks, {skipped} skipped for budget"
+
+
+def check_server(options: ServerOptions, progress: Progress = print_progress) -> Report:
+    report = Report("server", options.base_url)
+    budget = Budget(options.max_credits)
+    progress(f"[spec] {len(list(operations(SPEC)))} operations in {SPEC['info']['title']}")
+    with Target(options.base_url, options.api_key, options.other_api_key) as target:
+        report.summary.append("target is evolink-mock: lifecycle time passed by advancing its "
+                              "clock" if target.is_mock else "lifecycle polls in real time, "
+                              f"waiting at most {options.max_wait:g} s per task")
+        if LIFECYCLE in options.phases:
+            traces = run_lifecycle(target, budget, report, options.max_wait)
+            requests = sum(len(trace.exchanges) for trace in traces)
+            progress(f"[{LIFECYCLE}] {len(traces)} tasks, {requests} requests, "
+                     f"{_counts(report, budget, LIFECYCLE)}")
+    fuzzer = Fuzzer(options.base_url, options.api_key, budget, report)
+    for phase, run in ((STATELESS, fuzzer.stateless), (STATEFUL, fuzzer.stateful)):
+        if phase in options.phases:
+            cases = run(options.max_examples)
+            progress(f"[{phase}] {cases} cases sent, {_counts(report, budget, phase)}")
+    if target.is_mock and any(run.check == "ignored_auth" for run in report.failures):
+        report.notes.append("start the mock with --api-key KEY: like the real service, it then "
+                            "refuses other keys (otherwise any non-empty key is accepted)")
+    report.budget_skips = budget.skipped
+    report.summary.append(budget.describe())
+    progress(f"[report] {len(report.failures)} failed check runs")
+    return report

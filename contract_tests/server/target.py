@@ -1,0 +1,114 @@
+"""The server under test, as the lifecycle checks talk to it.
+
+Every request and answer is kept as an :class:`Exchange`, so checks are pure functions of
+what was seen and every finding can name its request and a curl to reproduce it. When the
+target is our mock (``GET /_mock/health`` answers), time is passed by advancing the mock's
+clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ..contract import CREATE_PATH
+
+KEY_ENV = {"api_key": "EVOLINK_API_KEY", "other_api_key": "EVOLINK_OTHER_API_KEY"}
+
+
+@dataclass(frozen=True)
+class Exchange:
+    operation: str
+    method: str
+    url: str
+    key: str                  # which key was sent: a KEY_ENV name
+    request_body: Any
+    status: int
+    body: Any                 # parsed JSON, or None when the answer is not JSON
+    retry_after: float | None = None
+
+    @property
+    def line(self) -> str:
+        return f"{self.method} {httpx.URL(self.url).path} -> {self.status}"
+
+    def curl(self) -> str:
+        parts = [f"curl -X {self.method}", f'-H "Authorization: Bearer ${self.key}"']
+        if self.request_body is not None:
+            parts += ["-H 'Content-Type: application/json'",
+                      f"-d {shlex.quote(json.dumps(self.request_body))}"]
+        return " ".join(parts + [shlex.quote(self.url)])
+
+    @property
+    def document(self) -> dict[str, Any] | None:
+        """The task document, when the answer is a 200 with a JSON object."""
+        return self.body if self.status == 200 and isinstance(self.body, dict) else None
+
+
+class Target:
+    def __init__(self, base_url: str, api_key: str, other_api_key: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.keys = {"api_key": api_key, "other_api_key": other_api_key}
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.mock_clock = self._probe_mock()
+
+    def _probe_mock(self) -> dict[str, Any] | None:
+        """The mock's clock state if the target is our mock, else None."""
+        try:
+            answer = self.http.get("/_mock/health")
+            health = answer.json() if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return health.get("clock") if isinstance(health, dict) else None
+
+    @property
+    def is_mock(self) -> bool:
+        return self.mock_clock is not None
+
+    @property
+    def has_other_key(self) -> bool:
+        return self.keys["other_api_key"] is not None
+
+    def _send(self, operation: str, method: str, path: str, key: str,
+              body: Any = None) -> Exchange:
+        answer = self.http.request(method, path, json=body,
+                                   headers={"Authorization": f"Bearer {self.keys[key]}"})
+        try:
+            parsed = answer.json()
+        except ValueError:
+            parsed = None
+        retry_after = answer.headers.get("Retry-After")
+        return Exchange(operation, method, str(answer.url), KEY_ENV[key], body,
+                        answer.status_code, parsed,
+                        float(retry_after) if retry_after and retry_after.isdigit() else None)
+
+    def create(self, body: dict[str, Any]) -> Exchange:
+        return self._send("createVideoGeneration", "POST", CREATE_PATH, "api_key", body)
+
+    def get_task(self, task_id: str, key: str = "api_key") -> Exchange:
+        return self._send("getTask", "GET", f"/v1/tasks/{task_id}", key)
+
+    def let_time_pass(self, seconds: float) -> None:
+        """Let ``seconds`` of the server's announced (real) time pass: advance the mock's
+        clock by as much mock time, or sleep against any other server."""
+        if self.mock_clock is None:
+            time.sleep(seconds)
+            return
+        speed = self.mock_clock.get("speed") or 1.0
+        self.http.post("/_mock/clock/advance", json={"seconds": seconds * speed}).raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "Target":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,194 @@
+"""`evolink-contract server`: passes our mock, and names each way a server can break the contract.
+
+Each broken server is a thin proxy in front of the mock that corrupts one thing; the proxy
+forwards the mock's control API too, so the checker still advances the mock's clock.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from contract_tests.budget import Budget, default_max_credits, price
+from contract_tests.cli import main
+from tests.contract_support import API_KEY, OTHER_API_KEY, serve, serve_mock
+
+EXAMPLES = "30"
+Corruption = Callable[[str, str, int, Any], tuple[int, Any]]
+HOP_HEADERS = {"host", "content-length", "content-encoding", "transfer-encoding", "connection"}
+
+
+class CorruptingProxy:
+    """Forwards every request to ``upstream``; ``corrupt`` may rewrite vendor-API JSON answers."""
+
+    def __init__(self, upstream: str, corrupt: Corruption) -> None:
+        self.upstream = upstream
+        self.corrupt = corrupt
+        self.client: httpx.AsyncClient | None = None   # made on the server's event loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        self.client = self.client or httpx.AsyncClient(base_url=self.upstream)
+        answer = await self.client.request(
+            request.method, target, content=await request.body(),
+            headers=[(k, v) for k, v in request.headers.items() if k not in HOP_HEADERS])
+        status, content = answer.status_code, answer.content
+        if scope["path"].startswith("/v1/") and "json" in answer.headers.get("content-type", ""):
+            status, body = self.corrupt(request.method, scope["path"], status, answer.json())
+            content = json.dumps(body).encode()
+        headers = {k: v for k, v in answer.headers.items() if k not in HOP_HEADERS}
+        await Response(content, status, headers=headers)(scope, receive, send)
+
+
+class NotTheMock:
+    """Hides the control API, so the checker must treat the server as any other."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith("/_mock"):
+            await Response(status_code=404)(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def unchanged(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    return status, body
+
+
+def numeric_error_codes(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    if status >= 400:
+        body["error"]["code"] = status * 10
+    return status, body
+
+
+def task_without_object(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    if status == 200:
+        body.pop("object", None)
+    return status, body
+
+
+def crash_on_unknown_task(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    if status == 404:
+        return 500, {"error": {"code": "internal_error", "message": "boom", "type": "api_error"}}
+    return status, body
+
+
+def validation_as_422(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    return (422 if status == 400 else status), body
+
+
+def create_as_201(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    return (201 if method == "POST" and status == 200 else status), body
+
+
+def progress_backwards(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
+    if method == "GET" and status == 200 and body.get("status") == "processing":
+        body["progress"] = 99 - body["progress"]
+    return status, body
+
+
+@pytest.fixture(scope="module")
+def mock_url() -> Iterator[str]:
+    with serve_mock() as url:
+        yield url
+
+
+def check(base_url: str, *extra: str) -> int:
+    return main(["server", "--base-url", base_url, "--api-key", API_KEY,
+                 "--other-api-key", OTHER_API_KEY, "--max-examples", EXAMPLES, *extra])
+
+
+def test_our_mock_keeps_the_contract(mock_url: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    junit = tmp_path / "server.xml"
+    assert check(mock_url, "--junit", str(junit)) == 0
+    out, err = capsys.readouterr()
+    assert "Result: PASSED" in out
+    assert "lifecycle time passed by advancing its clock" in out
+    for phase in ("[lifecycle] 2 tasks", "[stateless]", "[stateful]"):
+        assert phase in err
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["server.lifecycle", "server.stateless",
+                                               "server.stateful"]
+    cases = [c.get("name") for s in suites for c in s.findall("testcase")]
+    assert {"other_key_is_forbidden", "progress_never_decreases", "not_a_server_error",
+            "error_envelope", "ignored_auth"} <= set(cases)
+    assert all(s.get("failures") == "0" for s in suites)
+
+
+@pytest.mark.parametrize(("corruption", "named"), [
+    (numeric_error_codes, ["error_envelope", "response_schema_conformance"]),
+    (task_without_object, ["documents_match_schema", "response_schema_conformance"]),
+    (crash_on_unknown_task, ["not_a_server_error"]),
+    (validation_as_422, ["status_code_conformance"]),
+    (create_as_201, ["status_code_conformance"]),
+    (progress_backwards, ["progress_never_decreases"]),
+], ids=lambda value: getattr(value, "__name__", ""))
+def test_each_broken_contract_fails_and_is_named(mock_url: str, corruption: Corruption,
+                                                 named: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(CorruptingProxy(mock_url, corruption)) as proxy_url:
+        assert check(proxy_url) == 1
+    out = capsys.readouterr().out
+    failures = out.split("Failures (", 1)[1]
+    for name in named:
+        assert f"] {name} - " in failures
+    assert "reproduce: curl -X" in failures
+    assert "Result: FAILED" in out
+
+
+def test_a_capped_budget_skips_valid_creates_and_says_so(
+        mock_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check(mock_url, "--max-credits", "0", "--phases", "lifecycle,stateless") == 0
+    out = capsys.readouterr().out
+    assert "0 credits spent of 0" in out
+    assert "Skipped for budget:" in out
+    assert "- lifecycle completed task: 1" in out
+    assert "- stateless POST /v1/videos/generations:" in out
+    assert "SKIPPED lifecycle" in out
+
+
+def test_another_server_is_polled_in_real_time_within_max_wait(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # 600x: a two-minute task takes 0.2 s of real time, announced as estimated_time 1.
+    with serve_mock(clock="scaled", speed=600) as upstream, \
+            serve(NotTheMock(CorruptingProxy(upstream, unchanged))) as url:
+        assert check(url, "--phases", "lifecycle") == 0
+        assert check(url, "--phases", "lifecycle", "--max-wait", "0") == 1
+    passed, failed = capsys.readouterr().out.split("Result: PASSED", 1)
+    assert "lifecycle polls in real time, waiting at most 600 s per task" in passed
+    assert "'failed task' needs the mock to script its outcome" in passed
+    assert "] task_reaches_terminal_state - completed task" in failed
+    assert "still pending after waiting 0 s (raise --max-wait?)" in failed
+
+
+def test_budget_defaults_to_nothing_away_from_loopback() -> None:
+    assert default_max_credits("https://api.evolink.ai") == 0
+    assert default_max_credits("http://10.0.0.5:8000") == 0
+    for local in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+        assert default_max_credits(local) is None
+
+
+def test_only_valid_creates_are_priced_and_capped() -> None:
+    kling = {"model": "kling-o3-text-to-video", "prompt": "a fox"}
+    assert price({"model": "grok-imagine-text-to-video", "prompt": "a fox"}) == 5
+    assert price(kling | {"quality": "1080p", "duration": 10}) == 21
+    assert price({"model": "grok-imagine-text-to-video", "prompt": "a fox", "duration": 7}) is None
+    budget = Budget(max_credits=10)
+    assert budget.allows(kling, "a")                                   # 7 credits
+    assert not budget.allows({"model": "grok-imagine-text-to-video", "prompt": "x"}, "b")
+    assert budget.allows({"model": "nope"}, "c")                       # invalid: free
+    assert budget.skipped == {"b": 1} and budget.spent == 7
