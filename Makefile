@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench screenshot
+.PHONY: run test install clean bench screenshot contract-deep
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ bench: $(STAMP)
 # docs/dashboard.png, from a scripted session (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)
 	$(BIN)/python -m scripts.screenshot docs/dashboard.png
+
+# Every contract check against a fresh mock, 1,000 generated cases per operation.
+contract-deep: $(STAMP)
+	$(BIN)/python -m contract_tests.deep
 
 clean:
 	rm -rf $(VENV) .pytest_cache
