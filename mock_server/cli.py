@@ -159,6 +159,32 @@ and create tasks with "callback_url": "https://localhost:8443/your/path".""")
     return 0
 
 
+def banner(config: settings_module.Settings) -> str:
+    """What a developer needs on start: where everything is and which mode is active."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    base = f"http://{host}:{config.port}"
+    clock = "manual (POST /_mock/clock/advance)" if config.manual_clock else f"scaled x{config.speed:g}"
+    keys = f"{len(config.api_keys)} configured" if config.api_keys else "any non-empty bearer token"
+    admin = "X-Mock-Admin-Token required" if config.admin_token else "loopback clients only"
+    lines = [
+        "evolink-mock",
+        f"  API          {base}/v1/videos/generations, {base}/v1/tasks/{{task_id}}",
+        f"  docs         {base}/ui/   (spec: {base}/openapi.json)",
+        f"  dashboard    {base}/_mock/ui",
+        f"  admin API    {base}/_mock/   ({admin})",
+        f"  clock        {clock}",
+        f"  API keys     {keys}",
+        f"  state        {config.state or 'in memory'}",
+    ]
+    if config.credits is not None:
+        lines.append(f"  credits      {config.credits:g} per key")
+    if config.scenarios:
+        lines.append(f"  scenarios    {', '.join(config.scenarios)}")
+    if config.allow_callback_hosts:
+        lines.append(f"  callbacks    also allowed to {', '.join(config.allow_callback_hosts)}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
@@ -166,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.log_format != "off":
             logging.basicConfig(level=logging.WARNING, format="%(message)s")
             logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
-        print(f"evolink-mock serving http://{config.host}:{config.port} "
-              f"(clock: {config.clock}{'' if config.manual_clock else f' x{config.speed:g}'}; "
-              f"docs: /ui/, spec: /openapi.json)", flush=True)
+        print(banner(config), flush=True)
         serve(config)
         return 0
     return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)

@@ -47,3 +47,13 @@ def test_scenario_files_load_at_start() -> None:
 def test_every_shipped_scenario_file_is_valid(name: str) -> None:
     with RunningServer(Settings(clock="manual", scenarios=(str(ROOT / "fixtures" / "scenarios" / name),))) as server:
         assert server.service.rules
+
+
+def test_serve_banner_names_every_url_and_the_active_mode() -> None:
+    from mock_server.cli import banner
+
+    text = banner(Settings(port=8123, clock="manual", state="x.sqlite", api_keys=("a",)))
+    for expected in ("http://127.0.0.1:8123/v1/videos/generations", "/ui/", "/openapi.json",
+                     "/_mock/ui", "manual", "x.sqlite", "1 configured"):
+        assert expected in text
+    assert "scaled x10" in banner(Settings())
