@@ -35,30 +35,10 @@ def _ids(paths: list[Path]) -> list[str]:
     return [path.stem for path in paths]
 
 
-# The create responses printed on the seed pages (/work/shared/seeds), for the seed requests.
+# The create responses printed on the seed pages, for the seed requests.
 SEED_RESPONSES: dict[str, dict[str, Any]] = {
-    "grok-imagine-image-to-video": {
-        "created": 1757169743, "id": "task-unified-1757169743-7cvnl5zw",
-        "model": "grok-imagine-image-to-video", "object": "video.generation.task",
-        "progress": 0, "status": "pending",
-        "task_info": {"can_cancel": True, "estimated_time": 120}, "type": "video",
-        "usage": {"billing_rule": "per_call", "credits_reserved": 5, "user_group": "default"},
-    },
-    "grok-imagine-text-to-video": {
-        "created": 1757169743, "id": "task-unified-1757169743-7cvnl5zw",
-        "model": "grok-imagine-text-to-video", "object": "video.generation.task",
-        "progress": 0, "status": "pending",
-        "task_info": {"can_cancel": True, "estimated_time": 120}, "type": "video",
-        "usage": {"billing_rule": "per_call", "credits_reserved": 5, "user_group": "default"},
-    },
-    "kling-o3-text-to-video": {
-        "created": 1757169743, "id": "task-unified-1757169743-7cvnl5zw",
-        "model": "kling-o3-text-to-video", "object": "video.generation.task",
-        "progress": 0, "status": "pending",
-        "task_info": {"can_cancel": True, "estimated_time": 300, "video_duration": 9},
-        "type": "video",
-        "usage": {"billing_rule": "per_call", "credits_reserved": 7, "user_group": "default"},
-    },
+    path.name.removesuffix(".seed.json"): json.loads(path.read_text())
+    for path in sorted((FIXTURES / "responses").glob("*.seed.json"))
 }
 
 # What the mock answers instead where the seed page's own example is inconsistent or our
