@@ -31,7 +31,7 @@ from .service import MockService
 from .settings import Settings
 from .domain.scenarios import ScenarioError
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
-from .validation import SpecParameterValidator, body_validator_class
+from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": scripted("createVideoGeneration", videos.create_video_generation),
@@ -114,7 +114,8 @@ class MockApp:
             resolver=Resolver(function_resolver=HANDLERS.__getitem__),
             validate_responses=self.settings.validate_responses,
             validator_map={
-                "body": {"application/json": body_validator_class(self.settings.max_body_bytes)},
+                "body": MediaTypes({"application/json":
+                                    body_validator_class(self.settings.max_body_bytes)}),
                 "parameter": SpecParameterValidator,
             },
             security_map={"bearer": bearer_handler_class(self.settings.api_keys),
@@ -124,7 +125,9 @@ class MockApp:
         )
         admin_spec = load_spec(ADMIN_SPEC)
         self.asgi.add_api(spec)
-        self.asgi.add_api(admin_spec, base_path=ADMIN_BASE_PATH,
+        # Our own API can be strict about unknown query parameters; the vendor's stays lenient
+        # (its docs do not say, and real clients add cache-busters).
+        self.asgi.add_api(admin_spec, base_path=ADMIN_BASE_PATH, strict_validation=True,
                           swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()

@@ -298,10 +298,35 @@ def _inspect(value: Any) -> None:
         if isinstance(node, float) and math.isinf(node):
             raise invalid_request(f"{dotted(path) or 'request body'} is a number too large to "
                                   "represent", field_param(path))
+        if isinstance(node, str) and not _is_unicode(node):
+            raise invalid_request(f"{dotted(path) or 'request body'} contains an unpaired "
+                                  "surrogate escape (\\ud800-\\udfff)", field_param(path))
         if isinstance(node, dict):
+            for key in node:
+                if not _is_unicode(key):
+                    raise invalid_request(f"a key of {dotted(path) or 'the request body'} contains "
+                                          "an unpaired surrogate escape", field_param(path))
             stack.extend((child, path + (key,)) for key, child in node.items())
         elif isinstance(node, list):
             stack.extend((child, path + (index,)) for index, child in enumerate(node))
+
+
+def _is_unicode(text: str) -> bool:
+    """JSON allows escapes like ``\\ud800`` that are not characters; nothing downstream can
+    encode them, so they are refused at the door."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class MediaTypes(dict):
+    """Body validators by media type, looked up case-insensitively (``Application/JSON``):
+    Connexion accepts the type case-insensitively but looks the validator up verbatim."""
+
+    def __getitem__(self, media_type: str) -> Any:
+        return super().__getitem__(media_type.lower())
 
 
 def parse_json(raw: bytes) -> Any:
@@ -374,6 +399,13 @@ class SpecParameterValidator(ParameterValidator):
     """Path, query and header parameters, with the spec's ``x-error-code`` for each."""
 
     def validate_request(self, request: ConnexionRequest) -> None:
+        if self.strict_validation:
+            known = {param["name"] for param in self.parameters.get("query", [])}
+            for name in request.query_params:
+                if name not in known:
+                    allowed = ", ".join(sorted(known)) or "none"
+                    raise invalid_request(f"unknown query parameter {name!r}; allowed: {allowed}",
+                                          name)
         sources = {
             "path": request.path_params,
             "query": request.query_params,

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 MAGIC_TAG = re.compile(r"\[mock:([^\]]*)\]")
 HTTP_FAULTS = (400, 401, 402, 403, 404, 429, 500)
 MAX_DELAY_SECONDS = 60.0
+MAX_TAKES_SECONDS = 86400  # as the admin spec states; also refuses nan and inf
 ANY_OPERATION = "any"
 _NUMBER_KEYS = {"http": int, "retry_after": int, "delay": float, "takes": float}
 
@@ -81,8 +82,8 @@ def action_from_dict(values: dict[str, Any], failure_codes: Iterable[str]) -> Ac
         raise ScenarioError(f"http must be one of {list(HTTP_FAULTS)}")
     if action.delay is not None and not 0 <= action.delay <= MAX_DELAY_SECONDS:
         raise ScenarioError(f"delay must be between 0 and {MAX_DELAY_SECONDS:g} seconds")
-    if action.takes is not None and action.takes < 0:
-        raise ScenarioError("takes must not be negative")
+    if action.takes is not None and not 0 <= action.takes <= MAX_TAKES_SECONDS:
+        raise ScenarioError(f"takes must be between 0 and {MAX_TAKES_SECONDS} seconds")
     if action.retry_after is not None and action.retry_after < 0:
         raise ScenarioError("retry_after must not be negative")
     return action
