@@ -45,7 +45,7 @@ def _task(ids: IdFactory, outcome: str, now: float) -> Task:
                              {"model": MODEL, "prompt": "A lighthouse in a storm"})
     queue, run = timing.split(timing.total_seconds(MODEL, request))
     created = now - queue - run - 1
-    return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request=request,
+    return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request_text=Task.encode_request(request),
                 created_at=created, queue_seconds=queue, run_seconds=run, outcome=outcome,
                 fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome,
                                                            lifecycle.DEFAULT_FAIL_FRACTION),

@@ -7,6 +7,7 @@ HTTP layer only has to render them.
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any, Callable
 
 from .callbacks.dispatcher import CallbackDispatcher
@@ -114,16 +115,16 @@ class MockService:
         outcome = fail or COMPLETED
         task = Task(
             id=self.ids.task_id(now),
-            owner=key_fingerprint(api_key),
-            model=model,
-            request=request,
+            owner=sys.intern(key_fingerprint(api_key)),
+            model=sys.intern(model),
+            request_text=Task.encode_request(request),
             created_at=now,
             queue_seconds=queue,
             run_seconds=run,
             outcome=outcome,
             fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
             credits=billing.credits_for(model, request),
-            media_base=media_base,
+            media_base=sys.intern(media_base),
         )
         self._check_balance(task)
         self.store.put(task)

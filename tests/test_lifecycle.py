@@ -16,7 +16,7 @@ def make_task(model: str = GROK, outcome: str = COMPLETED, request: dict | None 
     request = request or ({"duration": 6} if model != KLING else {"duration": 5, "quality": "720p"})
     queue, run = timing.split(total or timing.total_seconds(model, request))
     return Task(id="task-unified-1000-abcdefgh", owner="o", model=model,
-                request={"model": model, **request}, created_at=1000.0, queue_seconds=queue,
+                request_text=Task.encode_request({"model": model, **request}), created_at=1000.0, queue_seconds=queue,
                 run_seconds=run, outcome=outcome,
                 fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
                 credits=billing.credits_for(model, {"model": model, **request}),
