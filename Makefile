@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench screenshot contract-deep
+.PHONY: run test install clean bench screenshot contract-deep hardening
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ screenshot: $(STAMP)
 # Every contract check against a fresh mock, 1,000 generated cases per operation.
 contract-deep: $(STAMP)
 	$(BIN)/python -m contract_tests.deep
+
+# Deep fuzz, SSRF matrix, 10-minute soak, kill -9 crash runs, auth checks (~20 min); reports in
+# reports/. Sizes: HARDENING_* variables, see hardening/run.py.
+hardening: $(STAMP)
+	$(BIN)/python -m hardening.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache

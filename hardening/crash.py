@@ -1,0 +1,144 @@
+"""Crash: ``kill -9`` the mock in the middle of a soak, restart it on the same state and port.
+
+    python -m hardening.crash [--clients 20] [--seconds 60] [--kills 2] [--speed 60]
+
+The mock runs with ``--state`` (SQLite). The simulated clients of ``hardening.load`` keep
+going; while the mock is down their connection errors are expected (and counted). After
+the run: every task id a client saw created is retrievable with the same model and
+``created``; every callback of those tasks was delivered (or failed after four attempts,
+for the receiver's failing paths) at least once, duplicates counted, none dropped.
+Writes reports/crash.json and reports/crash.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from .common import MockProcess, env_float, env_int, log, write_json, write_text
+from .load import Load, account, outcome_counts, settle
+from .receiver import CallbackReceiver
+from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
+
+DOWN_SECONDS = 1.0
+
+
+def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
+        progress: Callable[[str], None] = log) -> dict[str, Any]:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp, CallbackReceiver() as receiver:
+        scenario = Path(tmp) / "crash-scenario.yaml"
+        scenario.write_text(SCENARIO)
+        state = Path(tmp) / "crash.sqlite"
+        mock = MockProcess(*mock_args(scenario, receiver, speed, seed), "--state", str(state),
+                           name="crash", admin_token=ADMIN_TOKEN)
+        mock.start()
+        window = {"down": False, "until": 0.0}
+        events: list[dict[str, Any]] = []
+
+        def down() -> bool:
+            return window["down"] or time.monotonic() < window["until"]
+
+        load = Load(mock.url, KEYS, receiver, clients=clients, duration=seconds, seed=seed, down=down)
+
+        async def killer() -> None:
+            for number in range(1, kills + 1):
+                await asyncio.sleep(seconds / (kills + 1) - (DOWN_SECONDS if number > 1 else 0))
+                tasks_before = len(load.stats.seen)
+                pid = mock.pid
+                window["down"] = True
+                await asyncio.to_thread(mock.kill9)
+                killed_at = time.monotonic()
+                await asyncio.sleep(DOWN_SECONDS)
+                await asyncio.to_thread(mock.start)
+                # Answers to requests sent just before the restart can still fail for a moment.
+                window["down"], window["until"] = False, time.monotonic() + 0.5
+                events.append({"kill": number, "pid": pid, "tasks_seen_before": tasks_before,
+                               "down_seconds": round(time.monotonic() - killed_at, 2)})
+                progress(f"  crash: kill -9 #{number} of pid {pid} after {tasks_before} tasks; "
+                         f"restarted as pid {mock.pid} in {events[-1]['down_seconds']} s")
+
+        try:
+            stats = asyncio.run(load.run(during=killer))
+            settled = settle(mock.url, mock.admin_headers(), stats.seen)
+            rules = httpx.get(f"{mock.url}/_mock/rules", headers=mock.admin_headers(), timeout=10).json()["rules"]
+            accounting = account(mock.url, mock.admin_headers(), stats, receiver, exact_once=False)
+            alive = mock.alive()
+        finally:
+            mock.stop()
+    report = {
+        "config": {"clients": clients, "seconds": seconds, "kills": kills, "speed": speed,
+                   "seed": seed, "down_seconds": DOWN_SECONDS},
+        "seconds": round(time.monotonic() - started, 1),
+        "settle_seconds": round(settled, 2),
+        "kills": events,
+        **outcome_counts(stats),
+        "accounting": accounting,
+        "scripted_rules": rules,
+        "server_alive": alive,
+    }
+    report["ok"] = ok(report)
+    return report
+
+
+def ok(report: dict[str, Any]) -> bool:
+    a = report["accounting"]
+    return (report["server_alive"] and not report["unexpected_errors"]
+            and a["tasks_lost"] == 0 and a["tasks_changed"] == 0 and a["callbacks_lost"] == 0
+            and a["deliveries_pending_at_end"] == 0 and len(report["kills"]) == report["config"]["kills"]
+            and report["tasks_created"] > 0)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    a, c = report["accounting"], report["config"]
+    return "\n".join([
+        "# Crash (kill -9 during a soak, restart on the same --state)",
+        "",
+        f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {c['clients']} clients for {c['seconds']:g} s "
+        f"at speed x{c['speed']:g}, {len(report['kills'])} kill -9 + restart(s) ({report['seconds']} s in all).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| tasks the clients saw created | {report['tasks_created']} |",
+        f"| retrievable with the same model/created after restarts | {a['tasks_retrievable'] - a['tasks_changed']} |",
+        f"| **tasks lost** | **{a['tasks_lost']}** |",
+        f"| callbacks expected (200 / 500 receiver) | {a['callbacks'].get('expected_ok', 0)} / {a['callbacks'].get('expected_fail', 0)} |",
+        f"| delivered / failed after 4 attempts | {a['callbacks'].get('delivered', 0)} / {a['callbacks'].get('failed_after_4_attempts', 0)} |",
+        f"| **callbacks lost** | **{a['callbacks_lost']}** |",
+        f"| duplicate callback POSTs (at-least-once) | {a['callback_duplicates']} |",
+        f"| tasks with more than one delivery record | {a['callbacks'].get('tasks_with_several_deliveries', 0)} |",
+        f"| expected errors (scripted 429s, connection errors while down) | {report['expected_errors']} |",
+        f"| unexpected errors | {report['unexpected_errors'] or 0} |",
+        f"| kills | {report['kills']} |",
+        "",
+        *(["## Unexpected", "", *[f"- {e}" for e in report["unexpected_examples"]], ""]
+          if report["unexpected_examples"] else []),
+        *(["## Problems", "", *[f"- {p}" for p in a["problems"] + a["callbacks_lost_examples"]], ""]
+          if a["problems"] or a["callbacks_lost_examples"] else []),
+    ]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=env_int("HARDENING_CRASH_CLIENTS", 20))
+    parser.add_argument("--seconds", type=float, default=env_float("HARDENING_CRASH_SECONDS", 60))
+    parser.add_argument("--kills", type=int, default=env_int("HARDENING_CRASH_KILLS", 2))
+    parser.add_argument("--speed", type=float, default=env_float("HARDENING_SOAK_SPEED", 60))
+    parser.add_argument("--seed", type=int, default=env_int("HARDENING_SEED", 4))
+    args = parser.parse_args(argv)
+    report = run(args.clients, args.seconds, args.kills, args.speed, args.seed)
+    write_json("crash.json", report)
+    write_text("crash.md", markdown(report))
+    print(markdown(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Simulated clients for the soak and crash runs, and the accounting after them.
+
+Each client loops until the deadline: create a task (a mix of the three models; some with a
+magic-prompt failure; some with a callback to the local receiver, a few of those to a path
+that always answers 500), then poll it politely until it ends, then the next. Scripted 429s
+(a scenario file) are expected errors: the client waits Retry-After and tries again. In
+crash mode, connection errors while the mock is down are expected too. Everything else is
+an unexpected error and is recorded with its details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import httpx
+
+from .receiver import CallbackReceiver
+
+CREATE = "/v1/videos/generations"
+TERMINAL = {"completed", "failed"}
+BODIES = [
+    {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse beam sweeping across a stormy sea"},
+    {"model": "grok-imagine-image-to-video", "prompt": "A paper boat drifts down a rainy street",
+     "image_urls": ["https://example.com/image.jpg"]},
+    {"model": "kling-o3-text-to-video", "prompt": "A red fox trotting through fresh snow"},
+]
+FAIL_TAG = " [mock:fail=service_error]"
+FAIL_SHARE, CALLBACK_OK_SHARE, CALLBACK_FAIL_SHARE = 0.15, 0.6, 0.1
+MAX_UNEXPECTED_KEPT = 50
+
+
+@dataclass
+class Seen:
+    id: str
+    key: str
+    model: str
+    created: int
+    callback: str | None          # "ok", "fail" or None
+    scripted_failure: bool
+    final_status: str | None = None
+    final_error: str | None = None
+
+
+@dataclass
+class LoadStats:
+    started: float = field(default_factory=time.monotonic)
+    creates_attempted: int = 0
+    polls: int = 0
+    requests: int = 0
+    expected: Counter[str] = field(default_factory=Counter)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    unexpected_examples: list[str] = field(default_factory=list)
+    wrong_outcomes: list[str] = field(default_factory=list)
+    seen: dict[str, Seen] = field(default_factory=dict)
+
+    def error(self, kind: str, detail: str, expected: bool) -> None:
+        if expected:
+            self.expected[kind] += 1
+            return
+        self.unexpected[kind] += 1
+        if len(self.unexpected_examples) < MAX_UNEXPECTED_KEPT:
+            self.unexpected_examples.append(f"{kind}: {detail[:300]}")
+
+
+class Load:
+    """``clients`` simulated clients against ``base_url`` until ``duration`` seconds pass."""
+
+    def __init__(self, base_url: str, keys: list[str], receiver: CallbackReceiver | None, *,
+                 clients: int, duration: float, seed: int = 1, poll_interval: float = 1.0,
+                 down: Callable[[], bool] = lambda: False) -> None:
+        self.base_url = base_url
+        self.keys = keys
+        self.receiver = receiver
+        self.clients = clients
+        self.duration = duration
+        self.poll_interval = poll_interval
+        self.random = random.Random(seed)
+        self.stats = LoadStats()
+        self.down = down   # crash mode: True while the mock is known to be down/restarting
+        self._deadline = 0.0
+
+    async def run(self, during: Callable[[], Awaitable[None]] | None = None) -> LoadStats:
+        self._deadline = time.monotonic() + self.duration
+        limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=15, limits=limits) as http:
+            jobs = [asyncio.create_task(self._client(http, number)) for number in range(self.clients)]
+            if during is not None:
+                jobs.append(asyncio.create_task(during()))
+            await asyncio.gather(*jobs)
+        return self.stats
+
+    async def _request(self, http: httpx.AsyncClient, method: str, path: str,
+                       **kwargs: Any) -> httpx.Response | None:
+        """One request, retried after scripted 429s and (crash mode) while the mock is down.
+
+        Returns None when the deadline for retries passed without an answer.
+        """
+        give_up = self._deadline + 60
+        while time.monotonic() < give_up:
+            self.stats.requests += 1
+            try:
+                response = await http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                expected = self.down()
+                self.stats.error(f"transport:{type(exc).__name__}"
+                                 + (" (mock down)" if expected else ""),
+                                 f"{method} {path}: {exc!r}", expected)
+                await asyncio.sleep(0.3)
+                continue
+            if response.status_code == 429:
+                retry_after = response.headers.get("Retry-After")
+                code = _code(response)
+                scripted = code == "rate_limit_exceeded" and retry_after is not None
+                self.stats.error(f"429 {code}" + ("" if scripted else " (no Retry-After)"),
+                                 response.text, scripted)
+                await asyncio.sleep(min(float(retry_after or 1), 5.0))
+                continue
+            return response
+        return None
+
+    async def _client(self, http: httpx.AsyncClient, number: int) -> None:
+        rng = random.Random(self.random.random())
+        key = self.keys[number % len(self.keys)]
+        headers = {"Authorization": f"Bearer {key}"}
+        serial = 0
+        await asyncio.sleep(rng.random() * min(1.0, self.duration / 10))   # spread the start
+        while time.monotonic() < self._deadline:
+            serial += 1
+            body = dict(rng.choice(BODIES))
+            scripted_failure = rng.random() < FAIL_SHARE
+            if scripted_failure:
+                body["prompt"] += FAIL_TAG
+            roll = rng.random()
+            callback = None
+            if self.receiver is not None and roll < CALLBACK_OK_SHARE:
+                callback = "ok"
+            elif self.receiver is not None and roll < CALLBACK_OK_SHARE + CALLBACK_FAIL_SHARE:
+                callback = "fail"
+            if callback:
+                body["callback_url"] = self.receiver.url(f"/{callback}/{number}/{serial}")
+            self.stats.creates_attempted += 1
+            response = await self._request(http, "POST", CREATE, json=body, headers=headers)
+            if response is None:
+                return
+            if response.status_code != 200:
+                self.stats.error(f"create {response.status_code} {_code(response)}", response.text, False)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            created = response.json()
+            seen = Seen(created["id"], key, created["model"], created["created"], callback,
+                        scripted_failure)
+            self.stats.seen[seen.id] = seen
+            await self._poll(http, headers, seen, created, rng)
+
+    async def _poll(self, http: httpx.AsyncClient, headers: dict[str, str], seen: Seen,
+                    document: dict[str, Any], rng: random.Random) -> None:
+        """Poll until terminal: first after about a third of the estimate, then every
+        ``poll_interval`` (with jitter). Gives up 60 s after the deadline."""
+        estimate = float(document.get("task_info", {}).get("estimated_time") or 1)
+        await asyncio.sleep(min(max(estimate / 3, 0.2), 5.0))
+        give_up = self._deadline + 60
+        while time.monotonic() < give_up:
+            self.stats.polls += 1
+            response = await self._request(http, "GET", f"/v1/tasks/{seen.id}", headers=headers)
+            if response is None:
+                return
+            if response.status_code != 200:
+                self.stats.error(f"poll {response.status_code} {_code(response)}", response.text, False)
+                return
+            document = response.json()
+            if document["status"] in TERMINAL:
+                seen.final_status = document["status"]
+                seen.final_error = (document.get("error") or {}).get("code")
+                expected = "failed" if seen.scripted_failure else "completed"
+                if document["status"] != expected or (seen.scripted_failure and seen.final_error != "service_error"):
+                    self.stats.wrong_outcomes.append(
+                        f"{seen.id}: expected {expected}, got {document['status']} {seen.final_error}")
+                return
+            await asyncio.sleep(self.poll_interval * (0.75 + rng.random() / 2))
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
+
+
+# --- accounting ----------------------------------------------------------------------------
+
+
+def settle(base_url: str, admin: dict[str, str], seen: dict[str, Seen], timeout: float = 60.0) -> float:
+    """Wait until every task with a callback has a finished first delivery. Seconds waited."""
+    started = time.monotonic()
+    wanted = {task_id for task_id, s in seen.items() if s.callback}
+    with httpx.Client(base_url=base_url, headers=admin, timeout=30) as http:
+        while time.monotonic() - started < timeout:
+            deliveries = http.get("/_mock/deliveries").json()["deliveries"]
+            finished = {d["task_id"] for d in deliveries if d["state"] != "pending" and d["replay_of"] is None}
+            pending = [d for d in deliveries if d["state"] == "pending"]
+            if wanted <= finished and not pending:
+                break
+            time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def account(base_url: str, admin: dict[str, str], stats: LoadStats,
+            receiver: CallbackReceiver | None, *, exact_once: bool) -> dict[str, Any]:
+    """Every task the clients saw is retrievable unchanged; every callback is accounted for.
+
+    ``exact_once``: a delivered callback arrived exactly once (soak); otherwise at least
+    once, and duplicates are counted (crash).
+    """
+    problems: list[str] = []
+    retrievable = 0
+    changed = 0
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        # The scenario's rules would answer some of these checks with 429: clear them first
+        # (callers read the rules' counters before).
+        http.delete("/_mock/rules", headers=admin).raise_for_status()
+        for seen in stats.seen.values():
+            response = http.get(f"/v1/tasks/{seen.id}", headers={"Authorization": f"Bearer {seen.key}"})
+            if response.status_code != 200:
+                problems.append(f"task {seen.id}: GET answered {response.status_code} {response.text[:200]}")
+                continue
+            document = response.json()
+            retrievable += 1
+            if document["model"] != seen.model or document["created"] != seen.created:
+                changed += 1
+                problems.append(f"task {seen.id}: model/created changed to {document['model']}/{document['created']}")
+        deliveries = http.get("/_mock/deliveries", headers=admin).json()["deliveries"]
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for delivery in deliveries:
+        if delivery["replay_of"] is None:
+            by_task[delivery["task_id"]].append(delivery)
+    hits = receiver.by_task() if receiver is not None else Counter()
+    callbacks = Counter()
+    lost: list[str] = []
+    duplicates = 0
+    for seen in stats.seen.values():
+        if not seen.callback:
+            if by_task.get(seen.id):
+                problems.append(f"task {seen.id}: a delivery without a callback_url")
+            continue
+        callbacks[f"expected_{seen.callback}"] += 1
+        states = [d["state"] for d in by_task.get(seen.id, [])]
+        got = hits.get(seen.id, 0)
+        if len(states) > 1:
+            callbacks["tasks_with_several_deliveries"] += 1
+        if seen.callback == "ok":
+            if "delivered" in states and got >= 1:
+                callbacks["delivered"] += 1
+                duplicates += got - 1
+                if exact_once and got != 1:
+                    problems.append(f"task {seen.id}: callback received {got} times")
+            else:
+                lost.append(f"{seen.id}: deliveries {states}, received {got}")
+        else:
+            attempts = sum(len(d["attempts"]) for d in by_task.get(seen.id, []))
+            if "failed" in states and got >= 4:
+                callbacks["failed_after_4_attempts"] += 1
+                duplicates += got - 4
+                if exact_once and (got != 4 or attempts != 4):
+                    problems.append(f"task {seen.id}: failing callback received {got} times, "
+                                    f"{attempts} attempts journaled")
+            else:
+                lost.append(f"{seen.id}: deliveries {states}, received {got}, attempts {attempts}")
+    pending = sum(1 for d in deliveries if d["state"] == "pending")
+    return {
+        "tasks_seen": len(stats.seen),
+        "tasks_retrievable": retrievable,
+        "tasks_changed": changed,
+        "tasks_lost": len(stats.seen) - retrievable,
+        "callbacks": dict(callbacks),
+        "callbacks_lost": len(lost),
+        "callbacks_lost_examples": lost[:20],
+        "callback_duplicates": duplicates,
+        "deliveries_total": len(deliveries),
+        "deliveries_pending_at_end": pending,
+        "receiver_posts": sum(hits.values()),
+        "receiver_bad_bodies": receiver.bad_bodies if receiver is not None else 0,
+        "problems": problems[:50],
+        "problem_count": len(problems),
+    }
+
+
+def outcome_counts(stats: LoadStats) -> dict[str, Any]:
+    finals = Counter((s.final_status or "not seen ending") for s in stats.seen.values())
+    models = Counter(s.model for s in stats.seen.values())
+    return {
+        "creates_attempted": stats.creates_attempted,
+        "tasks_created": len(stats.seen),
+        "polls": stats.polls,
+        "requests": stats.requests,
+        "final_statuses": dict(finals),
+        "models": dict(models),
+        "scripted_failures": sum(1 for s in stats.seen.values() if s.scripted_failure),
+        "expected_errors": dict(stats.expected),
+        "unexpected_errors": dict(stats.unexpected),
+        "unexpected_examples": stats.unexpected_examples,
+        "wrong_outcomes": stats.wrong_outcomes[:20],
+        "wrong_outcome_count": len(stats.wrong_outcomes),
+    }
