@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench screenshot contract-deep hardening
+.PHONY: run test install clean bench screenshot contract-deep browser hardening
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/evolink-mock serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The dashboard's browser tests drive Debian's chromium through its chromedriver; install them
+# when missing and possible, otherwise those tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	      || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi; \
+	fi
 
 # Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md (~6 min).
 bench: $(STAMP)
