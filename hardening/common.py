@@ -238,3 +238,12 @@ def write_text(name: str, text: str) -> Path:
 
 def mb(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def problem_sections(unexpected: list[str], problems: list[str]) -> list[str]:
+    """The report's closing Markdown sections, present only when there is something to list."""
+    lines: list[str] = []
+    for title, items in (("Unexpected", unexpected), ("Problems", problems)):
+        if items:
+            lines += [f"## {title}", "", *[f"- {item}" for item in items], ""]
+    return lines

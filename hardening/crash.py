@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 import httpx
 
-from .common import MockProcess, env_float, env_int, log, write_json, write_text
+from .common import (MockProcess, env_float, env_int, log, problem_sections, write_json,
+                     write_text)
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
@@ -118,10 +119,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| unexpected errors | {report['unexpected_errors'] or 0} |",
         f"| kills | {report['kills']} |",
         "",
-        *(["## Unexpected", "", *[f"- {e}" for e in report["unexpected_examples"]], ""]
-          if report["unexpected_examples"] else []),
-        *(["## Problems", "", *[f"- {p}" for p in a["problems"] + a["callbacks_lost_examples"]], ""]
-          if a["problems"] or a["callbacks_lost_examples"] else []),
+        *problem_sections(report["unexpected_examples"],
+                          a["problems"] + a["callbacks_lost_examples"]),
     ]) + "\n"
 
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb, write_json,
-                     write_text)
+from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb,
+                     problem_sections, write_json, write_text)
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 
@@ -136,10 +136,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{rss.get('second_half_slope_kb_per_min')} kB/min ({rss.get('samples')} samples) |",
         f"| RSS growth per 1000 tasks kept in memory | {rss.get('kb_per_1000_tasks')} kB |",
         "",
-        *(["## Unexpected", "", *[f"- {e}" for e in report["unexpected_examples"]], ""]
-          if report["unexpected_examples"] else []),
-        *(["## Problems", "", *[f"- {p}" for p in a["problems"] + a["callbacks_lost_examples"]], ""]
-          if a["problems"] or a["callbacks_lost_examples"] else []),
+        *problem_sections(report["unexpected_examples"],
+                          a["problems"] + a["callbacks_lost_examples"]),
     ]) + "\n"
 
 

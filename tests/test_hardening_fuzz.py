@@ -8,7 +8,6 @@ samples the server's memory; see reports/fuzz.md.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
