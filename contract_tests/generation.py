@@ -2,8 +2,9 @@
 
 Schemathesis generates bodies from the schema alone, so a "valid" body can still break a
 cross-field rule (listed in the spec as ``x-cross-field-rules``) or point ``callback_url``
-at an internal host. The real service rejects those, so they are not positive data. This
-hook repairs such bodies conservatively: it only rewrites values that are already
+at an internal host (or, against the mock, script it with a `[mock:` tag). The real service
+rejects those, so they are not positive data. This
+``prepare`` repairs such bodies conservatively: it only rewrites values that are already
 schema-valid, and only in positive cases.
 """
 
@@ -16,6 +17,7 @@ import schemathesis
 from mock_server.callbacks.policy import CallbackPolicy
 
 SAFE_CALLBACK_URL = "https://example.com/evolink-callback"
+MAGIC_PREFIX = "[mock:"
 _policy = CallbackPolicy()
 
 
@@ -29,6 +31,10 @@ def conform(body: Any) -> Any:
         # Shot durations must add up to `duration`; dropping multi-shot is the simplest repair.
         body["model_params"] = {**params, "multi_shot": False}
     prompt = body.get("prompt")
+    if isinstance(prompt, str) and MAGIC_PREFIX in prompt:
+        # `[mock:...]` in a prompt scripts the mock (and a malformed one is refused); a
+        # generated prompt must not script anything by accident.
+        prompt = body["prompt"] = prompt.replace(MAGIC_PREFIX, "[mock ")
     if isinstance(prompt, str) and not prompt.strip():
         body["prompt"] = prompt + "a"
     url = body.get("callback_url")

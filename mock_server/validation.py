@@ -329,6 +329,10 @@ class MediaTypes(dict):
         return super().__getitem__(media_type.lower())
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int,
+                            object_pairs_hook=_no_duplicate_keys)
+
+
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, finite numbers, bounded
     nesting; every problem is a 400 that says what is wrong."""
@@ -337,8 +341,9 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise invalid_request(f"request body is not valid UTF-8 (byte {exc.start})", None) from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int,
-                          object_pairs_hook=_no_duplicate_keys)
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        body = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise invalid_request(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                               f"column {exc.colno}", None) from None
@@ -395,6 +400,14 @@ def body_validator_class(max_body_bytes: int) -> type[AbstractRequestBodyValidat
     return SpecBodyValidator
 
 
+_LOCATIONS: dict[str, Callable[[ConnexionRequest], Any]] = {
+    "path": lambda request: request.path_params,
+    "query": lambda request: request.query_params,
+    "header": lambda request: request.headers,
+    "cookie": lambda request: request.cookies,
+}
+
+
 class SpecParameterValidator(ParameterValidator):
     """Path, query and header parameters, with the spec's ``x-error-code`` for each."""
 
@@ -406,13 +419,11 @@ class SpecParameterValidator(ParameterValidator):
                     allowed = ", ".join(sorted(known)) or "none"
                     raise invalid_request(f"unknown query parameter {name!r}; allowed: {allowed}",
                                           name)
-        sources = {
-            "path": request.path_params,
-            "query": request.query_params,
-            "header": request.headers,
-        }
-        for location, values in sources.items():
-            for param in self.parameters.get(location, []):
+        # Only the locations this operation has parameters in: resolving the query string
+        # costs more than the whole check of a path parameter.
+        for location, params in self.parameters.items():
+            values = _LOCATIONS[location](request)
+            for param in params:
                 self._check(param, values.get(param["name"]))
 
     @staticmethod
