@@ -3,8 +3,8 @@
 Schemathesis generates bodies from the schema alone, so a "valid" body can still break a
 cross-field rule (listed in the spec as ``x-cross-field-rules``) or point ``callback_url``
 at an internal host (or, against the mock, script it with a `[mock:` tag). The real service
-rejects those, so they are not positive data. ``prepare`` repairs such bodies conservatively: it only rewrites values that are already
-schema-valid, and only in positive cases.
+rejects those, so they are not positive data. ``prepare`` repairs such bodies conservatively:
+it only rewrites values that are already schema-valid, and only in positive cases.
 """
 
 from __future__ import annotations
