@@ -25,8 +25,11 @@ CASES: Counter[str] = Counter()
 MIN_CASES = 1000
 
 
+# Derandomized: the default suite must not fail on one run in a hundred; random exploration
+# at depth is `make hardening` (fresh seeds per round) and `make contract-deep`.
 @SCHEMA.parametrize()
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=True)
 def test_mock_conforms_to_the_vendor_spec(case: schemathesis.Case) -> None:
     CASES[case.operation.label] += 1
     prepare(case).call_and_validate(headers=AUTH)
@@ -46,6 +49,7 @@ ADMIN_SCHEMA.config.generation.update(modes=[GenerationMode.POSITIVE, Generation
 
 
 @ADMIN_SCHEMA.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=True)
 def test_admin_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
     case.call_and_validate()
