@@ -192,9 +192,11 @@ class MockService:
         except ScenarioError as exc:
             raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
         if self.rules:
+            seen = sum(rule.matched for rule in self.rules)
             action = action.merged(apply_rules(self.rules, operation_id, model))
-            self.rules = [rule for rule in self.rules if not rule.exhausted]
-            self._save_rules()
+            if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
+                self.rules = [rule for rule in self.rules if not rule.exhausted]
+                self._save_rules()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:

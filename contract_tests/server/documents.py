@@ -32,22 +32,23 @@ def _task_document(operation: str, status: int, body: Any) -> dict[str, Any] | N
     return None
 
 
-def results_exactly_when_completed(operation: str, status: int, body: Any) -> list[str]:
+def _present_exactly_when(field: str, wanted: str, operation: str, status: int,
+                          body: Any) -> list[str]:
+    """A task document carries ``field`` exactly when its status is ``wanted``."""
     task = _task_document(operation, status, body)
-    if task is None or ("results" in task) == (task.get("status") == COMPLETED):
+    if task is None or (field in task) == (task.get("status") == wanted):
         return []
-    if "results" in task:
-        return [f"results present while status is {task.get('status')!r}"]
-    return ["status is completed but results are missing"]
+    if field in task:
+        return [f"{field} present while status is {task.get('status')!r}"]
+    return [f"status is {wanted} but {field} is missing"]
+
+
+def results_exactly_when_completed(operation: str, status: int, body: Any) -> list[str]:
+    return _present_exactly_when("results", COMPLETED, operation, status, body)
 
 
 def error_exactly_when_failed(operation: str, status: int, body: Any) -> list[str]:
-    task = _task_document(operation, status, body)
-    if task is None or ("error" in task) == (task.get("status") == FAILED):
-        return []
-    if "error" in task:
-        return [f"error present while status is {task.get('status')!r}"]
-    return ["status is failed but error is missing"]
+    return _present_exactly_when("error", FAILED, operation, status, body)
 
 
 DOCUMENT_CHECKS: list[DocumentCheck] = [

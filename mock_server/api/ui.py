@@ -7,6 +7,7 @@ Content-Security-Policy, so nothing else can run in it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -25,6 +26,9 @@ def _hashes(tag: str) -> str:
     return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()}'"
                     for block in blocks)
 
+
+# The same guard the admin API's security scheme uses, built once per token.
+_verifier = functools.lru_cache(maxsize=8)(make_admin_verifier)
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -48,7 +52,7 @@ def _token_from_query(request: Request) -> Request:
 async def dashboard(request: Request, service: MockService) -> Response:
     # The admin guard runs here rather than in the security middleware: a browser opening the
     # page cannot send a header, so the token may also come as ?token=.
-    make_admin_verifier(service.settings.admin_token)(_token_from_query(request))
+    _verifier(service.settings.admin_token)(_token_from_query(request))
     return HTMLResponse(PAGE, headers=HEADERS)
 
 
