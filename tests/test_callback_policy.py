@@ -8,6 +8,7 @@ the behaviours a list of URLs cannot express (allowed hosts, resolution).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from pathlib import Path
 from typing import Any
@@ -302,20 +303,15 @@ def test_delivery_accepts_addresses_in_any_standard_spelling() -> None:
 # --- resolve --------------------------------------------------------------------
 
 
-class _NoDNS:
-    """Stands in for ``loop.getaddrinfo`` where a test must not resolve anything."""
-
-    async def __call__(self, *args: object, **kwargs: object) -> list[Any]:
-        raise AssertionError(f"unexpected DNS lookup: {args!r}")
+def _no_dns(*args: object, **kwargs: object) -> list[Any]:
+    """Stands in for ``socket.getaddrinfo`` where a test must not resolve anything."""
+    raise AssertionError(f"unexpected DNS lookup: {args!r}")
 
 
 def _resolve(policy: CallbackPolicy, url: str, fake_getaddrinfo: Any = None) -> list[str]:
-    async def run() -> list[str]:
-        if fake_getaddrinfo is not None:
-            asyncio.get_running_loop().getaddrinfo = fake_getaddrinfo  # type: ignore[method-assign]
-        return await policy.resolve(url)
-
-    return asyncio.run(run())
+    if fake_getaddrinfo is not None:
+        policy = dataclasses.replace(policy, getaddrinfo=fake_getaddrinfo)
+    return asyncio.run(policy.resolve(url))
 
 
 @pytest.mark.parametrize(
@@ -327,13 +323,13 @@ def _resolve(policy: CallbackPolicy, url: str, fake_getaddrinfo: Any = None) -> 
     ],
 )
 def test_resolve_of_a_numeric_host_returns_it_without_dns(url: str, expected: list[str]) -> None:
-    assert _resolve(CallbackPolicy(), url, _NoDNS()) == expected
+    assert _resolve(CallbackPolicy(), url, _no_dns) == expected
 
 
 def test_resolve_returns_every_address_once_in_resolver_order() -> None:
     calls: list[tuple[object, ...]] = []
 
-    async def fake(host: str, port: int, **kwargs: object) -> list[Any]:
+    def fake(host: str, port: int, **kwargs: object) -> list[Any]:
         calls.append((host, port))
         v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC_V4, port))
         v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (PUBLIC_V6, port, 0, 0))
@@ -356,7 +352,7 @@ def test_resolve_localhost_uses_the_real_resolver_and_returns_loopback() -> None
 
 def test_resolve_of_an_unparseable_url_raises_value_error() -> None:
     with pytest.raises(ValueError):
-        _resolve(CallbackPolicy(), "https://user@example.com/", _NoDNS())
+        _resolve(CallbackPolicy(), "https://user@example.com/", _no_dns)
 
 
 # --- host_and_port --------------------------------------------------------------

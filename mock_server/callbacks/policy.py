@@ -36,12 +36,14 @@ localhost:8443``) for local rehearsals; see :class:`AllowedHost`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
 import unicodedata
-from dataclasses import dataclass
-from typing import Iterable, NoReturn
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, NoReturn
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -115,6 +117,12 @@ class _Refused(ValueError):
     """A URL that cannot be judged; ``str(exc)`` is the reason for the API user."""
 
 
+# Lookups run on threads of our own: uvloop's ``getaddrinfo`` shares libuv's process-wide
+# pool of 4 threads, and a few slow lookups of fuzzed hosts (5 s each without a resolver)
+# would stall every other loop in the process, server start-up included.
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="evolink-mock-dns")
+
+
 @dataclass(frozen=True)
 class AllowedHost:
     """A host the operator opted in for delivery, e.g. for a local rehearsal.
@@ -182,6 +190,8 @@ class CallbackPolicy:
 
     allowed_hosts: tuple[AllowedHost, ...] = ()
     max_length: int = 2048
+    # The system resolver, called on ``_RESOLVER``'s threads; tests hand in a fake one.
+    getaddrinfo: Callable[..., list[Any]] = field(default=socket.getaddrinfo, repr=False)
 
     def refusal_at_create(self, url: str) -> str | None:
         """Why ``url`` is not acceptable as a ``callback_url``, or ``None`` if it is.
@@ -244,15 +254,15 @@ class CallbackPolicy:
     async def resolve(self, url: str) -> list[str]:
         """All addresses (A and AAAA) of the URL's host, in resolver order, deduplicated.
 
-        Numeric hosts are returned normalised without touching DNS. Uses the
-        running loop's ``getaddrinfo``; resolver errors (``socket.gaierror``)
-        propagate. Raises ``ValueError`` if the URL cannot be parsed.
+        Numeric hosts are returned normalised without touching DNS. Resolver errors
+        (``socket.gaierror``) propagate. Raises ``ValueError`` if the URL cannot be parsed.
         """
         target = _parse_url(url)
         if target.ip is not None:
             return [str(target.ip)]
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        lookup = functools.partial(self.getaddrinfo, target.host, target.port,
+                                   type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
         result: list[str] = []
         for _family, _type, _proto, _canon, sockaddr in infos:
             address = str(ipaddress.ip_address(sockaddr[0]))
