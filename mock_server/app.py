@@ -27,6 +27,7 @@ from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
 from .journal import JournalMiddleware
+from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
 from .domain.scenarios import ScenarioError
@@ -122,6 +123,7 @@ class MockApp:
                           "apiKey": admin_handler_class(self.settings.admin_token)},
             swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
             lifespan=self._lifespan,
+            middlewares=middleware_stack(),
         )
         admin_spec = load_spec(ADMIN_SPEC)
         self.asgi.add_api(spec)
