@@ -236,12 +236,13 @@ class DiscriminatedSchema:
         for branch_schema in schema["oneOf"]:
             for value in branch_schema["properties"][self.property]["enum"]:
                 self.branches[value] = Branch(branch_schema)
+        self.known = _show(self.branches)
 
     def error(self, body: Any) -> ApiError | None:
         if not isinstance(body, dict):
             return invalid_request(f"request body must be a JSON object, got {_type_name(body)}",
                                    None)
-        known = _show(self.branches)
+        known = self.known
         if self.property not in body:
             return invalid_request(f"{self.property} is required; one of {known}", self.property)
         branch = self.branches.get(body[self.property]) if isinstance(body[self.property], str) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mock_server.domain import billing, lifecycle, timing
+from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.task import COMPLETED, Task
 
 GROK = "grok-imagine-text-to-video"
@@ -109,3 +110,20 @@ def test_media_link_expires_24_hours_after_completion() -> None:
     assert not lifecycle.media_available(task, task.finishes_at - 1)
     assert lifecycle.media_available(task, task.finishes_at + 24 * 3600 - 1)
     assert not lifecycle.media_available(task, task.finishes_at + 24 * 3600)
+
+
+# --- defaults -------------------------------------------------------------------------------
+
+
+def test_defaults_fill_missing_fields_at_every_depth_and_leave_the_request_unchanged() -> None:
+    schema = {"properties": {
+        "duration": {"type": "integer", "default": 5},
+        "options": {"type": "object", "properties": {"sound": {"type": "string", "default": "off"},
+                                                      "tags": {"type": "array", "default": []}}},
+    }}
+    body = {"prompt": "a cat", "options": {"tags": ["x"]}}
+    filled = apply_defaults(schema, body)
+    assert filled == {"prompt": "a cat", "duration": 5, "options": {"tags": ["x"], "sound": "off"}}
+    assert body == {"prompt": "a cat", "options": {"tags": ["x"]}}
+    assert apply_defaults(schema, {"options": {}})["options"]["tags"] is not \
+        apply_defaults(schema, {"options": {}})["options"]["tags"], "defaults are copied, never shared"

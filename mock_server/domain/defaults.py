@@ -7,14 +7,17 @@ from typing import Any
 
 
 def apply_defaults(schema: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(body)
-    _fill(schema, result)
-    return result
+    """A new request with the defaults filled in; ``body`` is left as it was.
 
-
-def _fill(schema: dict[str, Any], body: dict[str, Any]) -> None:
+    Only the objects that get a default are copied (the rest is shared with ``body``):
+    the result is encoded to JSON at once, and a deep copy of every request was a
+    measurable part of each create.
+    """
+    result = dict(body)
     for name, prop in schema.get("properties", {}).items():
-        if name not in body and "default" in prop:
-            body[name] = copy.deepcopy(prop["default"])
-        elif isinstance(body.get(name), dict) and prop.get("type") == "object":
-            _fill(prop, body[name])
+        if name not in result:
+            if "default" in prop:
+                result[name] = copy.deepcopy(prop["default"])
+        elif isinstance(result[name], dict) and prop.get("type") == "object":
+            result[name] = apply_defaults(prop, result[name])
+    return result
