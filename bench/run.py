@@ -643,6 +643,16 @@ def measure_callbacks(args: argparse.Namespace, body: dict[str, Any], count: int
     }
 
 
+def measure_inprocess(args: argparse.Namespace, body_file: Path) -> dict[str, Any]:
+    """µs per request of the app alone (bench/inprocess.py), in a process of its own."""
+    result = subprocess.run([sys.executable, str(BENCH / "inprocess.py"), "--body-file", str(body_file),
+                             "--requests", str(args.inprocess_requests)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    if result.returncode != 0:
+        raise SystemExit(f"bench/inprocess.py failed:\n{result.stdout[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def measure_schemathesis(args: argparse.Namespace) -> dict[str, Any]:
     out_file = TMP / "schemathesis.json"
     out_file.unlink(missing_ok=True)
@@ -686,12 +696,14 @@ STAGES: list[tuple[str, str | None, str]] = [
     ("starlette/middleware/exceptions.py", None, "exception middleware"),
     ("starlette/_exception_handler.py", None, "exception middleware"),
     ("connexion/middleware/swagger_ui.py", None, "swagger-ui middleware (its router)"),
+    ("mock_server/middleware.py", "DocsOnlySwaggerUI.__call__", "swagger-ui middleware (its router)"),
     ("connexion/middleware/routing.py", None, "routing"),
     ("starlette/routing.py", None, "routing"),
     ("connexion/middleware/security.py", None, "security (bearer)"),
     ("connexion/security.py", None, "security (bearer)"),
     ("mock_server/auth.py", None, "security (bearer)"),
     ("connexion/middleware/request_validation.py", None, "request validation: per-request setup"),
+    ("mock_server/middleware.py", None, "request validation: per-request setup"),
     ("connexion/validators/parameter.py", None, "request validation: parameters"),
     ("connexion/uri_parsing.py", None, "request validation: parameters"),
     ("mock_server/validation.py", "validate_request", "request validation: parameters"),
@@ -726,7 +738,7 @@ def parse_frame(frame: str) -> tuple[str, str]:
 def stage_of(func: str, path: str) -> str | None:
     name = func.rsplit(".", 1)[-1]   # "body_validator_class.<locals>.SpecBodyValidator._parse" -> "_parse"
     for prefix, function, stage in STAGES:
-        if (path.startswith(prefix) or f"/{prefix}" in path) and (function is None or name == function):
+        if (path.startswith(prefix) or f"/{prefix}" in path) and function in (None, name, func):
             return stage
     return None
 
@@ -841,6 +853,15 @@ def _all_rounds(results: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _share_of_wall(app: dict[str, Any], vs: dict[str, Any] | None) -> str:
+    """What part of the wall time per request under wrk (1 s / req/s, one core) the app is."""
+    if not vs:
+        return ""
+    shares = [f"{app[key] / (1e6 / vs['endpoints'][endpoint]['mock']['rps']):.0%}"
+              for endpoint, key in (("GET", "get_us"), ("POST", "post_us"))]
+    return f" = {shares[0]} · {shares[1]} of the time per request under wrk (the rest: uvicorn, loop, sockets)"
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     cfg = meta["config"]
@@ -868,6 +889,10 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {label}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / {mock['p99_ms']:.1f} ms | "
                 + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms" if prism else "not run")
                 + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | {mark(entry['pass'])} |")
+    app = results.get("inprocess")
+    if app:
+        lines.append(f"| The app alone, in process (no HTTP server, no sockets): µs per request, GET · POST | "
+                     f"{app['get_us']:.1f} · {app['post_us']:.1f} µs{_share_of_wall(app, vs)} | | | — | info |")
     store = results.get("store")
     if store:
         lines.append(
@@ -928,15 +953,18 @@ def main() -> int:
     parser.add_argument("--no-prism", action="store_true", help="skip the Prism comparison")
     parser.add_argument("--stack", choices=("auto", "h11"), default="auto",
                         help="auto: whatever uvicorn picks in this venv (httptools/uvloop if installed); "
-                             "h11: hide httptools and uvloop from the mock, as pyproject installs it today")
-    parser.add_argument("--only", default="prism,store,callbacks,schemathesis,profile",
-                        help="comma-separated subset of: prism,store,callbacks,schemathesis,profile")
+                             "h11: hide httptools and uvloop from the mock (the pure-Python fallback stack)")
+    parser.add_argument("--inprocess-requests", type=int, default=20_000,
+                        help="requests per endpoint for the in-process (no HTTP server) timing")
+    parser.add_argument("--only", default="prism,inprocess,store,callbacks,schemathesis,profile",
+                        help="comma-separated subset of: prism,inprocess,store,callbacks,schemathesis,profile")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run (short, small); writes to bench/.tmp/ instead of bench/")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.warmup = 2, 1, 1
         args.tasks, args.callbacks, args.st_examples, args.profile_seconds = 5000, 100, 10, 4
+        args.inprocess_requests = 2000
     only = set(args.only.split(","))
     if args.stack == "h11":
         Proc.server_env = {"PYTHONPATH": os.pathsep.join(
@@ -981,6 +1009,9 @@ def main() -> int:
     try:
         if "prism" in only:
             results["vs_prism"] = measure_vs_prism(args, body_file, body, progress)
+        if "inprocess" in only:
+            results["inprocess"] = app = measure_inprocess(args, body_file)
+            progress(f"the app alone, in process: GET {app['get_us']} µs, POST {app['post_us']} µs per request")
         if "store" in only:
             results["store"] = measure_store_size(args, body_file, progress)
         if "callbacks" in only:
