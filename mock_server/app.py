@@ -7,6 +7,8 @@ route table for the vendor API: the spec is it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -18,7 +20,7 @@ from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
 from .api import admin, deliveries, media, tasks, videos
@@ -26,11 +28,10 @@ from .api.faults import scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
-from .journal import JournalMiddleware
+from .journal import JournalMiddleware, SharedJournal
 from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
-from .domain.scenarios import ScenarioError
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
@@ -41,6 +42,7 @@ HANDLERS: dict[str, Handler] = {
     **deliveries.HANDLERS,
 }
 ADMIN_BASE_PATH = "/_mock"
+logger = logging.getLogger("evolink_mock")
 JOURNALED_PREFIXES = ("/v1/", "/media/")
 
 
@@ -101,12 +103,14 @@ class NoSlashRedirects:
 
 
 class MockApp:
-    """The running mock: an ASGI app plus the service behind it (for tests and the CLI)."""
+    """The running mock: an ASGI app plus the service behind it (for tests and the CLI).
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``worker`` is the process's index under ``serve --workers N``."""
+
+    def __init__(self, settings: Settings | None = None, worker: int = 0) -> None:
         self.settings = settings or Settings()
         spec = load_spec(allow_http_callbacks=bool(self.settings.allow_callback_hosts))
-        self.service = MockService(self.settings, spec)
+        self.service = MockService(self.settings, spec, worker=worker)
         fallback = Router(routes=self._extra_routes(), default=not_found)
         self.asgi = ConnexionMiddleware(
             OperationDispatcher(self.service, HANDLERS, fallback,
@@ -144,10 +148,23 @@ class MockApp:
     async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
         """Callback deliveries run on the server's event loop, from startup to shutdown."""
         await self.service.callbacks.start()
+        flusher = asyncio.create_task(self._flush_journal()) if self.service.shared else None
         try:
             yield
         finally:
+            if flusher is not None:
+                flusher.cancel()
+                self.service.journal.flush()
             await self.service.callbacks.stop()
+
+    async def _flush_journal(self) -> None:
+        """Worker mode: this worker's journal entries reach the state file at least this often."""
+        while True:
+            await asyncio.sleep(SharedJournal.FLUSH_SECONDS)
+            try:
+                self.service.journal.flush()
+            except Exception:   # a busy file now and then must not end the flushing
+                logger.exception("writing the journal to the state file failed")
 
     def allowed_methods(self, path: str) -> str | None:
         return next((allow for pattern, allow in self.allow_table if pattern.match(path)), None)
@@ -159,21 +176,30 @@ class MockApp:
         return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"])]
 
     def _load_scenarios(self) -> None:
-        """Rules from --scenario files, unless a restored --state already holds rules."""
-        if self.service.rules:
-            return
+        rules: list[tuple[str, dict[str, Any]]] = []
         for path in self.settings.scenarios:
             with open(path, encoding="utf-8") as fh:
                 document = yaml.safe_load(fh) or {}
-            for rule in document.get("rules", []):
-                try:
-                    self.service.add_rule(rule)
-                except ApiError as exc:
-                    raise ScenarioError(f"{path}: {exc.message}") from None
+            rules += [(path, rule) for rule in document.get("rules", [])]
+        self.service.load_scenario_rules(rules)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.service.shared and scope["type"] == "http":
+            self.service.sync()
+            send = self._naming_worker(send)
         await self.outer(scope, receive, send)
 
+    def _naming_worker(self, send: Send) -> Send:
+        """Worker mode: say which worker answered (``X-Mock-Worker``), for debugging and tests."""
+        name = (b"x-mock-worker", str(self.service.worker).encode())
 
-def create_app(settings: Settings | None = None) -> MockApp:
-    return MockApp(settings)
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), name]}
+            await send(message)
+
+        return named
+
+
+def create_app(settings: Settings | None = None, worker: int = 0) -> MockApp:
+    return MockApp(settings, worker)

@@ -176,6 +176,8 @@ def banner(config: settings_module.Settings) -> str:
         f"  API keys     {keys}",
         f"  state        {config.state or 'in memory'}",
     ]
+    if config.workers > 1:
+        lines.append(f"  workers      {config.workers} processes sharing the state; worker 0 sends callbacks")
     if config.credits is not None:
         lines.append(f"  credits      {config.credits:g} per key")
     if config.scenarios:
@@ -185,13 +187,22 @@ def banner(config: settings_module.Settings) -> str:
     return "\n".join(lines)
 
 
+def configure_logging(config: settings_module.Settings) -> None:
+    """One line per request on stderr unless ``--log-format off``; warnings always."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if config.log_format != "off":
+        logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = settings_module.from_args(args)
-        if config.log_format != "off":
-            logging.basicConfig(level=logging.WARNING, format="%(message)s")
-            logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
+        problem = config.problem()
+        if problem:
+            print(f"evolink-mock: {problem}", file=sys.stderr)
+            return 2
+        configure_logging(config)
         print(banner(config), flush=True)
         serve(config)
         return 0

@@ -2,7 +2,8 @@
 
 It is what `evolink-contract client` judges a client program by, and what the dashboard
 shows. Keys are kept as fingerprints, never in clear. The journal is a bounded ring
-buffer in memory: it is a debugging aid, not state the lifecycle depends on.
+buffer in memory (in the state file under ``serve --workers N``, so that every worker's
+requests are in it): it is a debugging aid, not state the lifecycle depends on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Callable, Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .domain.ids import key_fingerprint
+from .store import RESETS
 
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
@@ -62,12 +64,56 @@ class RequestJournal:
 
     def query(self, *, key: str | None = None, path_prefix: str | None = None,
               since: int = 0) -> list[JournalEntry]:
-        return [e for e in self.entries if e.seq > since
-                and (key is None or e.key == key)
-                and (path_prefix is None or e.path.startswith(path_prefix))]
+        return _matching((e for e in self.entries if e.seq > since), key, path_prefix)
 
     def clear(self) -> None:
         self.entries.clear()
+
+
+class SharedJournal:
+    """The journal of ``serve --workers N``: every worker's entries, kept in the state file.
+
+    Entries are written in batches (at most ``BATCH`` entries or ``FLUSH_SECONDS`` late: the
+    app's lifespan flushes on a timer) so that logging a request costs no write transaction
+    of its own; a query first writes this worker's pending entries, then reads everyone's.
+    """
+
+    BATCH = 256
+    FLUSH_SECONDS = 0.1
+
+    def __init__(self, clock: Callable[[], float], store: Any, max_entries: int = MAX_ENTRIES) -> None:
+        self.clock = clock
+        self.store = store
+        self.max_entries = max_entries
+        self._unsaved: list[JournalEntry] = []
+        self._resets = store.counter(RESETS)   # the reset the unsaved entries came after
+
+    def append(self, entry: JournalEntry) -> None:
+        self._unsaved.append(entry)
+        if len(self._unsaved) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._unsaved:
+            records, self._unsaved = [e.to_dict() for e in self._unsaved], []
+            self.store.append_journal(records, keep=self.max_entries, resets=self._resets)
+
+    def query(self, *, key: str | None = None, path_prefix: str | None = None,
+              since: int = 0) -> list[JournalEntry]:
+        self.flush()
+        entries = (JournalEntry(**{**record, "seq": seq}) for seq, record in self.store.journal(since))
+        return _matching(entries, key, path_prefix)
+
+    def clear(self) -> None:
+        """After a reset (which empties the table): forget the entries from before it."""
+        self._unsaved.clear()
+        self._resets = self.store.counter(RESETS)
+
+
+def _matching(entries: Iterable[JournalEntry], key: str | None,
+              path_prefix: str | None) -> list[JournalEntry]:
+    return [e for e in entries if (key is None or e.key == key)
+            and (path_prefix is None or e.path.startswith(path_prefix))]
 
 
 def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

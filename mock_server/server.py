@@ -31,6 +31,9 @@ class RunningServer:
 
     def __init__(self, settings: Settings | None = None, *, port: int = 0) -> None:
         self.settings = settings or Settings(clock="manual")
+        if self.settings.workers != 1:
+            raise ValueError("RunningServer serves from one thread; run `evolink-mock serve "
+                             "--workers N` for several processes")
         self._requested_port = port
         self.app = create_app(self.settings)
         self._server: uvicorn.Server | None = None
@@ -97,6 +100,11 @@ def freeze_after_full_collections() -> None:
 
 def serve(settings: Settings) -> None:
     """Serve in the foreground until interrupted."""
+    if settings.workers > 1:
+        from .workers import serve_workers
+
+        serve_workers(settings)
+        return
     freeze_after_full_collections()
     app = create_app(settings)
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()

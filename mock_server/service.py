@@ -6,9 +6,10 @@ HTTP layer only has to render them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
@@ -20,10 +21,10 @@ from .domain.scenarios import (Action, Rule, ScenarioError, apply_rules, parse_a
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
-from .journal import RequestJournal
+from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .spec import error_codes, model_names, operations, resolve
-from .store import Store, open_store
+from .store import CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, open_store
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -32,11 +33,20 @@ TaskListener = Callable[[Task], None]
 
 
 class MockService:
-    def __init__(self, settings: Settings, spec: dict[str, Any], store: Store | None = None) -> None:
+    """``worker`` is this process's index under ``serve --workers N`` (``settings.workers``);
+    then tasks, clock, rules, deliveries and the journal live in the shared state file."""
+
+    def __init__(self, settings: Settings, spec: dict[str, Any], store: Store | None = None,
+                 worker: int = 0) -> None:
         self.settings = settings
         self.store = store if store is not None else open_store(settings.state)
+        self.shared = settings.workers > 1
+        self.worker = worker
+        self._generation = self._resets = -1
         self.clock = self._restore_clock()
-        self.ids = IdFactory(settings.seed)
+        # Each worker draws its own ids: two generators seeded alike would collide.
+        self.ids = IdFactory(settings.seed if not self.shared or settings.seed is None
+                             else f"{settings.seed}:{worker}")
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
         mapping = schemas["VideoGenerationRequest"]["discriminator"]["mapping"]
@@ -48,15 +58,16 @@ class MockService:
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
-        self.rules: list[Rule] = [
-            rule_from_dict(data, data["id"], self.failure_codes, settings.seed)
-            for data in self.store.get_value(RULES_KEY, [])]
+        self.rules: list[Rule] = self._stored_rules()
         self._rule_ids = itertools.count(len(self.rules) + 1)
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
         self.clock_listeners: list[Callable[[], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
-        self.journal = RequestJournal(self.now)
+        self.journal: RequestJournal | SharedJournal = (
+            SharedJournal(self.now, self.store) if self.shared else RequestJournal(self.now))
+        if self.shared:
+            self._generation, self._resets = self.store.counter(GENERATION), self.store.counter(RESETS)
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         # Sends callbacks while the server runs (started and stopped by the app's lifespan).
@@ -66,12 +77,13 @@ class MockService:
 
     def _restore_clock(self) -> Clock:
         speed = None if self.settings.manual_clock else self.settings.speed
-        saved = self.store.get_value(CLOCK_KEY)
-        if saved is not None and (saved["speed"] is None) == (speed is None):
-            return Clock(origin=saved["origin"], speed=speed, offset=saved["offset"])
-        clock = Clock.start(speed)
-        self._save_clock(clock)
-        return clock
+        with self._exclusive():   # workers starting together must agree on one clock
+            saved = self.store.get_value(CLOCK_KEY)
+            if saved is not None and (saved["speed"] is None) == (speed is None):
+                return Clock(origin=saved["origin"], speed=speed, offset=saved["offset"])
+            clock = Clock.start(speed)
+            self._save_clock(clock)
+            return clock
 
     def _save_clock(self, clock: Clock) -> None:
         self.store.put_value(CLOCK_KEY, {"origin": clock.origin, "speed": clock.speed,
@@ -81,8 +93,9 @@ class MockService:
         return self.clock.now()
 
     def advance(self, seconds: float) -> float:
-        now = self.clock.advance(seconds)
-        self._save_clock(self.clock)
+        with self._changing():
+            now = self.clock.advance(seconds)
+            self._save_clock(self.clock)
         self._clock_moved()
         return now
 
@@ -97,6 +110,53 @@ class MockService:
     @property
     def real_per_mock(self) -> float:
         return self.clock.real_seconds(1.0)
+
+    # --- shared state (serve --workers N) ---------------------------------------------------
+
+    def sync(self) -> bool:
+        """Take up what other workers changed since this one last looked; True if anything.
+
+        One read of a counter when nothing changed, so every request can afford it."""
+        if not self.shared or self.store.counter(GENERATION) == self._generation:
+            return False
+        self._take_up()
+        return True
+
+    def _take_up(self) -> None:
+        self._generation = self.store.counter(GENERATION)
+        resets = self.store.counter(RESETS)
+        saved = self.store.get_value(CLOCK_KEY)
+        moved = saved is not None and (saved["origin"], saved["offset"]) != (self.clock.origin,
+                                                                              self.clock.offset)
+        if moved:
+            self.clock = Clock(origin=saved["origin"], speed=self.clock.speed, offset=saved["offset"])
+        self.rules = self._stored_rules()
+        if resets != self._resets:
+            self._resets = resets
+            self.journal.clear()
+            for listener in self.reset_listeners:
+                listener()
+        if moved:
+            self._clock_moved()
+
+    def _stored_rules(self) -> list[Rule]:
+        return [rule_from_dict(data, data["id"], self.failure_codes, self.settings.seed)
+                for data in self.store.get_value(RULES_KEY, [])]
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction across workers; nothing to serialise in one process."""
+        return self.store.transaction() if self.shared else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """A change to shared values: made on the latest values, then announced to the others."""
+        if not self.shared:
+            yield
+            return
+        with self.store.transaction():
+            self._take_up()
+            yield
+            self._generation = self.store.bump(GENERATION)
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -126,8 +186,9 @@ class MockService:
             credits=billing.credits_for(model, request),
             media_base=sys.intern(media_base),
         )
-        self._check_balance(task)
-        self.store.put(task)
+        with self._exclusive():   # the balance check and the write as one step
+            self._check_balance(task)
+            self.store.put(task)
         self._changed(task)
         return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_per_mock)
 
@@ -192,11 +253,16 @@ class MockService:
         except ScenarioError as exc:
             raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
         if self.rules:
-            seen = sum(rule.matched for rule in self.rules)
-            action = action.merged(apply_rules(self.rules, operation_id, model))
-            if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
-                self.rules = [rule for rule in self.rules if not rule.exhausted]
-                self._save_rules()
+            with self._changing():   # other workers count matches too
+                action = action.merged(self._apply_rules(operation_id, model))
+        return action
+
+    def _apply_rules(self, operation_id: str, model: str | None) -> Action:
+        seen = sum(rule.matched for rule in self.rules)
+        action = apply_rules(self.rules, operation_id, model)
+        if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
+            self.rules = [rule for rule in self.rules if not rule.exhausted]
+            self._save_rules()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:
@@ -210,18 +276,39 @@ class MockService:
                           headers=headers)
 
     def add_rule(self, data: dict[str, Any]) -> Rule:
-        try:
-            rule = rule_from_dict(data, f"rule-{next(self._rule_ids)}", self.failure_codes,
-                                  self.settings.seed)
-        except ScenarioError as exc:
-            raise invalid_request(str(exc), "action") from None
-        self.rules.append(rule)
-        self._save_rules()
+        with self._changing():
+            try:
+                rule = rule_from_dict(data, f"rule-{self._next_rule_number()}", self.failure_codes,
+                                      self.settings.seed)
+            except ScenarioError as exc:
+                raise invalid_request(str(exc), "action") from None
+            self.rules.append(rule)
+            self._save_rules()
         return rule
 
+    def _next_rule_number(self) -> int:
+        if not self.shared:
+            return next(self._rule_ids)
+        taken = [int(rule.id.rsplit("-", 1)[-1]) for rule in self.rules
+                 if rule.id.rsplit("-", 1)[-1].isdigit()]
+        return max([self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
+
+    def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
+        """Rules from --scenario files as (file, rule), unless the state already holds rules
+        (a restart, or another worker that loaded them first)."""
+        with self._changing():
+            if self.rules:
+                return
+            for source, rule in rules:
+                try:
+                    self.add_rule(rule)
+                except ApiError as exc:
+                    raise ScenarioError(f"{source}: {exc.message}") from None
+
     def clear_rules(self) -> None:
-        self.rules = []
-        self._save_rules()
+        with self._changing():
+            self.rules = []
+            self._save_rules()
 
     def _save_rules(self) -> None:
         self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
@@ -235,12 +322,15 @@ class MockService:
         return task
 
     def cancel(self, task_id: str) -> Task:
-        task = self.find_task(task_id)
-        if lifecycle.snapshot(task, self.now()).terminal:
-            raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
-                           type="invalid_request_error", param="task_id")
-        task.cancelled_at = self.now()
-        self.store.put(task)
+        with self._changing():
+            task = self.find_task(task_id)
+            if lifecycle.snapshot(task, self.now()).terminal:
+                raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
+                               type="invalid_request_error", param="task_id")
+            task.cancelled_at = self.now()
+            self.store.put(task)
+            if self.shared:
+                self.store.bump(CANCELS)
         self._changed(task)
         return task
 
@@ -256,8 +346,11 @@ class MockService:
 
     def reset(self) -> None:
         """Forget everything but the clock, which never goes back."""
-        self.store.clear()
-        self._save_clock(self.clock)
+        with self._changing():
+            self.store.clear()
+            self._save_clock(self.clock)
+            if self.shared:
+                self._resets = self.store.bump(RESETS)
         self.rules = []
         self.journal.clear()
         for listener in self.reset_listeners:

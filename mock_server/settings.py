@@ -61,12 +61,22 @@ class Settings:
                            default="text", choices=("text", "json", "off"))
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
                                default=1_048_576, parse=int)
+    workers: int = knob("--workers", "Server processes. Above 1 they share the --state file (required "
+                        "then) and worker 0 sends the callbacks.", default=1, parse=int)
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
 
     @property
     def manual_clock(self) -> bool:
         return self.clock == "manual"
+
+    def problem(self) -> str | None:
+        """What makes this combination unusable, if anything (the CLI refuses to start)."""
+        if self.workers < 1:
+            return "--workers must be at least 1"
+        if self.workers > 1 and not self.state:
+            return "--workers above 1 needs --state FILE: the workers share tasks, clock and rules through it"
+        return None
 
 
 def env_name(name: str) -> str:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests.processes import free_port, kill, start_serve
 
 AUTH = {"Authorization": "Bearer persist-key"}
 BODY = {"model": "kling-o3-text-to-video", "prompt": "a fox in the snow"}
@@ -34,40 +30,18 @@ def test_tasks_rules_and_clock_survive_a_clean_restart(tmp_path: Path) -> None:
         assert http.get(f"/v1/tasks/{task['id']}").json()["status"] == "completed"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(state: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port), "--clock", "manual",
-         "--state", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(process.stderr.read().decode() if process.stderr else "no output")
-
-
 def test_no_task_is_lost_after_kill_9(tmp_path: Path) -> None:
-    state, port = tmp_path / "mock.sqlite", _free_port()
+    state, port = tmp_path / "mock.sqlite", free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _serve(state, port)
+    process = start_serve(port, "--clock", "manual", "--state", str(state))
     try:
         ids = [httpx.post(f"{base}/v1/videos/generations", json=BODY, headers=AUTH).json()["id"]
                for _ in range(20)]
         httpx.post(f"{base}/_mock/clock/advance", json={"seconds": 150})
         seen = {i: httpx.get(f"{base}/v1/tasks/{i}", headers=AUTH).json() for i in ids}
     finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    process = _serve(state, port)
+        kill(process)
+    process = start_serve(port, "--clock", "manual", "--state", str(state))
     try:
         for task_id, before in seen.items():
             assert httpx.get(f"{base}/v1/tasks/{task_id}", headers=AUTH).json() == before
@@ -75,5 +49,4 @@ def test_no_task_is_lost_after_kill_9(tmp_path: Path) -> None:
         statuses = {httpx.get(f"{base}/v1/tasks/{i}", headers=AUTH).json()["status"] for i in ids}
         assert statuses == {"completed"}
     finally:
-        process.terminate()
-        process.wait()
+        kill(process, signal.SIGTERM)

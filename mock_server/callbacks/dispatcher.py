@@ -6,6 +6,10 @@ polls: due times go on a heap, and one scheduler coroutine sleeps until the earl
 Each attempt runs as its own asyncio task on the server's loop, so deliveries run
 concurrently and never hold up the API. Deliveries are written to the store before their
 attempts are sent, so with ``--state`` a restart resumes them: at least once, never lost.
+
+Under ``serve --workers N`` only worker 0 sends. It learns of the other workers' tasks,
+replays, cancellations, clock moves and resets by polling the shared state file every
+``POLL_SECONDS``; the other workers only write (a replay is stored as a pending delivery).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain import lifecycle
 from ..domain.task import Task
+from ..store import CANCELS
 from .delivery import PENDING, Delivery
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
 
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
 MAX_CONCURRENT = 100                # attempts on the wire at once; the rest wait their turn
+POLL_SECONDS = 0.05                 # worker mode: how often worker 0 looks for others' writes
 
 
 def terminal_time(task: Task) -> float:
@@ -61,19 +67,31 @@ class CallbackDispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         self._sender: Sender | None = None
+        self._positions = (0, 0)   # worker mode: the last task and delivery seen in the store
+        self._cancels = 0
+
+    @property
+    def sends(self) -> bool:
+        """Whether this process sends callbacks: always, except on workers other than 0."""
+        return not self.service.shared or self.service.worker == 0
 
     # --- lifetime ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Reload pending deliveries and watch tasks that have not had one yet."""
         self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
+        if not self.sends:
+            return
         # Fresh primitives: asyncio's belong to the first loop that waits on them.
         self._wake, self._slots = asyncio.Event(), asyncio.Semaphore(MAX_CONCURRENT)
         self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
                               timeout=self.timeout, resolver=self.resolver)
         self._forget()
         store = self.service.store
+        if self.service.shared:   # from here on, the poll brings what is new
+            self._positions, self._cancels = store.last_positions(), store.counter(CANCELS)
         deliveries = store.deliveries()
         for delivery in deliveries:
             if delivery.state == PENDING:
@@ -82,23 +100,34 @@ class CallbackDispatcher:
         for task in store.tasks():
             if task.id not in delivered:
                 self._watch(task)
-        self.service.task_listeners.append(self._on_task)
-        self.service.clock_listeners.append(self._on_clock)
-        self.service.reset_listeners.append(self._on_reset)
+        self._listen(True)
         self._runner = asyncio.create_task(self._run(), name="callback-scheduler")
+        if self.service.shared:
+            self._poller = asyncio.create_task(self._poll(), name="callback-poller")
+
+    def _listen(self, on: bool) -> None:
+        # In worker mode new tasks come from the poll, own ones included: hearing of them
+        # twice would plan them twice.
+        pairs = [(self.service.clock_listeners, self._on_clock),
+                 (self.service.reset_listeners, self._on_reset)]
+        if not self.service.shared:
+            pairs.append((self.service.task_listeners, self._on_task))
+        for listeners, listener in pairs:
+            (listeners.append if on else listeners.remove)(listener)
 
     async def stop(self) -> None:
         """Stop sending; attempts cut short stay pending in the store and resume on restart."""
-        self.service.task_listeners.remove(self._on_task)
-        self.service.clock_listeners.remove(self._on_clock)
-        self.service.reset_listeners.remove(self._on_reset)
-        tasks = [*self._inflight, *([self._runner] if self._runner else [])]
+        if not self.sends:
+            self._loop = None
+            return
+        self._listen(False)
+        tasks = [*self._inflight, *(t for t in (self._runner, self._poller) if t)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._sender is not None:
             await self._sender.aclose()
-        self._loop = self._runner = self._sender = None
+        self._loop = self._runner = self._poller = self._sender = None
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """From another thread: block until nothing is due now and no attempt is in flight."""
@@ -140,8 +169,38 @@ class CallbackDispatcher:
         """A new delivery of the same payload to the same URL, first attempt due now."""
         delivery = Delivery.new(original.task_id, original.url, original.payload,
                                 self.service.now(), replay_of=original.id)
-        self._begin(delivery)
+        if self.sends:
+            self._begin(delivery)
+        else:
+            self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
         return delivery
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                self._take_up()
+            except Exception:   # a locked or briefly unreadable file must not end the polling
+                logger.exception("reading the other workers' changes failed")
+
+    def _take_up(self) -> None:
+        """Worker mode: plan what other workers stored since the last look."""
+        store = self.service.store
+        self.service.sync()   # clock moves and resets reach the listeners above
+        task_seq, delivery_seq = self._positions
+        for task_seq, task in store.tasks_after(task_seq):
+            self._watch(task)
+        for delivery_seq, delivery in store.deliveries_after(delivery_seq):
+            if delivery.state == PENDING and delivery.id not in self._pending:
+                self._schedule(delivery)
+        self._positions = (task_seq, delivery_seq)
+        cancels = store.counter(CANCELS)
+        if cancels != self._cancels:   # re-plan the tasks still waiting for their end
+            self._cancels = cancels
+            for task_id in list(self._task_due):
+                task = store.get(task_id)
+                if task is not None and terminal_time(task) != self._task_due[task_id]:
+                    self._watch(task)
 
     def _watch(self, task: Task) -> None:
         if task.callback_url is None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from .base import Store
 from .memory import MemoryStore
 
+# Counters in the state file, for `serve --workers N`: each bump tells the other workers to
+# take up the shared values again (clock, rules), that everything was reset, or that a
+# task was cancelled (the callback sender then re-plans).
+GENERATION, RESETS, CANCELS, RULE_NUMBERS = "generation", "resets", "cancels", "rule_numbers"
+
 
 def open_store(path: str | None) -> Store:
     if path is None:
@@ -14,4 +19,4 @@ def open_store(path: str | None) -> Store:
     return SQLiteStore(path)
 
 
-__all__ = ["Store", "MemoryStore", "open_store"]
+__all__ = ["Store", "MemoryStore", "open_store", "GENERATION", "RESETS", "CANCELS", "RULE_NUMBERS"]

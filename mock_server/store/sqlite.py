@@ -1,16 +1,24 @@
 """SQLite store (WAL): every write is committed before the API answers, so a task the
 client has seen survives ``kill -9``. Tasks and callback deliveries are kept as JSON
-records keyed by id."""
+records keyed by id.
+
+With ``serve --workers N`` every worker opens the same file: it is then also where the
+workers meet. ``transaction`` serialises read-modify-write steps across processes, the
+``meta`` counters tell a worker that another one changed shared values (clock, rules) or
+reset everything, and the journal table gathers every worker's request log.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from ..callbacks.delivery import Delivery
 from ..domain.task import Task
+from . import RESETS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -26,16 +34,44 @@ CREATE TABLE IF NOT EXISTS deliveries (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_task ON deliveries (task_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 """
+BUSY_TIMEOUT_SECONDS = 30.0   # other workers hold the write lock for single statements only
 
 
 class SQLiteStore:
     def __init__(self, path: str) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_SECONDS)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, across threads and processes; nested uses join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     def put(self, task: Task) -> None:
         record = json.dumps(task.to_record())
@@ -55,6 +91,13 @@ class SQLiteStore:
                                     (-1 if limit is None else limit, offset)).fetchall()
         return [Task.from_record(json.loads(row[0])) for row in rows]
 
+    def tasks_after(self, seq: int) -> list[tuple[int, Task]]:
+        """Tasks stored after position ``seq`` (other workers' creates), with their positions."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, record FROM tasks WHERE seq > ? ORDER BY seq",
+                                    (seq,)).fetchall()
+        return [(row[0], Task.from_record(json.loads(row[1]))) for row in rows]
+
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
@@ -68,6 +111,18 @@ class SQLiteStore:
         with self._lock:
             row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+    def counter(self, key: str) -> int:
+        """A ``meta`` counter: it survives ``clear``, so it never repeats a value."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return 0 if row is None else row[0]
+
+    def bump(self, key: str) -> int:
+        with self._lock:
+            return self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
+                "DO UPDATE SET value = value + 1 RETURNING value", (key,)).fetchone()[0]
 
     def put_delivery(self, delivery: Delivery) -> None:
         record = json.dumps(delivery.to_record())
@@ -90,11 +145,40 @@ class SQLiteStore:
                 (task_id,)).fetchall()
         return [Delivery.from_record(json.loads(row[0])) for row in rows]
 
-    def clear(self) -> None:
+    def deliveries_after(self, seq: int) -> list[tuple[int, Delivery]]:
         with self._lock:
-            self._db.execute("DELETE FROM tasks")
-            self._db.execute("DELETE FROM kv")
-            self._db.execute("DELETE FROM deliveries")
+            rows = self._db.execute("SELECT seq, record FROM deliveries WHERE seq > ? ORDER BY seq",
+                                    (seq,)).fetchall()
+        return [(row[0], Delivery.from_record(json.loads(row[1]))) for row in rows]
+
+    def last_positions(self) -> tuple[int, int]:
+        """The newest task and delivery positions: where polling for others' writes starts."""
+        with self._lock:
+            tasks = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM tasks").fetchone()[0]
+            deliveries = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM deliveries").fetchone()[0]
+        return tasks, deliveries
+
+    def append_journal(self, records: list[dict[str, Any]], keep: int, resets: int) -> None:
+        """Add journal records in one transaction and keep the newest ``keep``; unless a reset
+        happened since they were recorded (``resets`` is the count they belong to)."""
+        with self.transaction():
+            if self.counter(RESETS) != resets:
+                return
+            self._db.executemany("INSERT INTO journal (record) VALUES (?)",
+                                 [(json.dumps(record),) for record in records])
+            self._db.execute("DELETE FROM journal WHERE seq <= (SELECT MAX(seq) FROM journal) - ?",
+                             (keep,))
+
+    def journal(self, since: int) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, record FROM journal WHERE seq > ? ORDER BY seq",
+                                    (since,)).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def clear(self) -> None:
+        with self.transaction():
+            for table in ("tasks", "kv", "deliveries", "journal"):
+                self._db.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,85 @@
+"""``serve --workers N``: N server processes on one listening socket, sharing one SQLite state.
+
+The parent binds the socket and supervises; each worker is a full mock (Connexion stack,
+validation, handlers) that reads and writes tasks, the clock, rules, deliveries and the
+journal through the ``--state`` file, so any worker can answer any request. Worker 0 alone
+sends callbacks. A worker that dies is started again with the same index.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import time
+from multiprocessing.connection import wait
+from types import FrameType
+
+import uvicorn
+
+from .settings import Settings
+
+logger = logging.getLogger("evolink_mock.workers")
+RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin
+
+
+def bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(settings: Settings, index: int, sock: socket.socket) -> None:
+    """One worker process: the same app and server configuration as a single-process serve."""
+    from .app import create_app
+    from .cli import configure_logging
+    from .server import freeze_after_full_collections, uvicorn_config
+
+    configure_logging(settings)
+    freeze_after_full_collections()
+    app = create_app(settings, worker=index)
+    uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
+
+
+def serve_workers(settings: Settings) -> None:
+    """Start ``settings.workers`` workers and keep them running until SIGINT or SIGTERM."""
+    sock = bind(settings)
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=run_worker, args=(settings, index, sock),
+                                  name=f"evolink-mock-worker-{index}")
+        process.start()
+        return process
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers.values():
+            if process.is_alive():
+                process.terminate()   # SIGTERM: uvicorn's graceful shutdown
+
+    workers = {index: start(index) for index in range(settings.workers)}
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while workers:
+            wait([process.sentinel for process in workers.values()])
+            for index, process in list(workers.items()):
+                if process.is_alive():
+                    continue
+                del workers[index]
+                if not stopping:
+                    logger.warning("worker %d exited with code %s; starting it again",
+                                   index, process.exitcode)
+                    time.sleep(RESTART_PAUSE)
+                    workers[index] = start(index)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()

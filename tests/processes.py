@@ -1,0 +1,43 @@
+"""The mock as a separate process (`evolink-mock serve ...`), for tests that restart or kill it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_serve(port: int, *args: str) -> subprocess.Popen:
+    """``evolink-mock serve --port PORT ARGS...`` in a session of its own, once it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.05)
+    kill(process)
+    raise RuntimeError(process.stderr.read().decode() if process.stderr else "no output")
+
+
+def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal the whole session (workers included) and reap the parent."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)

@@ -1,0 +1,198 @@
+"""``serve --workers 2``: two processes, one state, and every request answered as by one mock.
+
+Each worker names itself in ``X-Mock-Worker``. The kernel hands each new connection to
+either worker and a kept-alive connection stays with it, so the tests hold one client per
+worker and check the header on every answer. Waiting is for I/O between processes (polling
+with a deadline), never for the mock's clock, which is manual.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from mock_server.cli import main
+from tests.processes import free_port, kill, start_serve
+from tests.receivers import Receiver
+
+KEY = "workers-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+BODY = {"model": "kling-o3-text-to-video", "prompt": "a heron at dawn"}
+CREATE = "/v1/videos/generations"
+
+
+class Workers:
+    """Two clients, each with a kept-alive connection to one of the two workers."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._clients: dict[int, httpx.Client] = {}
+        for _ in range(500):
+            client = httpx.Client(base_url=base, timeout=10)
+            worker = int(client.get("/_mock/health").headers["x-mock-worker"])
+            if worker in self._clients:
+                client.close()
+            else:
+                self._clients[worker] = client
+            if len(self._clients) == 2:
+                return
+        raise AssertionError("the second worker never took a connection")
+
+    def send(self, worker: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._clients[worker].request(method, path, **kwargs)
+        assert response.headers["x-mock-worker"] == str(worker), "the connection moved"
+        return response
+
+    def create(self, worker: int, count: int, body: dict[str, Any] = BODY) -> list[str]:
+        ids = []
+        for _ in range(count):
+            response = self.send(worker, "POST", CREATE, json=body, headers=AUTH)
+            assert response.status_code == 200, response.text
+            ids.append(response.json()["id"])
+        return ids
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+@contextlib.contextmanager
+def workers(tmp_path: Path, *args: str) -> Iterator[Workers]:
+    port = free_port()
+    process = start_serve(port, "--workers", "2", "--state", str(tmp_path / "state.sqlite"),
+                          "--clock", "manual", "--api-key", KEY, "--log-format", "off", *args)
+    mock = None
+    try:
+        mock = Workers(f"http://127.0.0.1:{port}")
+        yield mock
+    finally:
+        if mock is not None:
+            mock.close()
+        kill(process, signal.SIGTERM)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """The first truthy result of ``check``: other workers' writes arrive by polling."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, "condition not reached in time"
+            return result
+        time.sleep(0.02)
+
+
+def test_a_task_created_on_one_worker_is_served_by_the_other(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        created = {worker: mock.create(worker, 3) for worker in (0, 1)}
+        for worker, ids in created.items():
+            for task_id in ids:
+                response = mock.send(1 - worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH)
+                assert response.status_code == 200
+                assert response.json()["id"] == task_id
+        assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 6
+
+
+def test_the_manual_clock_moved_on_one_worker_moves_for_both(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        (task_id,) = mock.create(0, 1)
+        advanced = mock.send(1, "POST", "/_mock/clock/advance", json={"seconds": 3600}).json()["now"]
+        assert mock.send(0, "GET", "/_mock/clock").json()["now"] == advanced
+        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "completed"
+
+
+def test_a_rule_with_times_applies_that_often_across_both_workers(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        (task_id,) = mock.create(0, 1)
+        rule = {"operation": "getTask", "times": 3, "action": {"http": 429}}
+        assert mock.send(0, "POST", "/_mock/rules", json=rule).status_code == 201
+        statuses = collections.Counter(
+            mock.send(worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code
+            for _ in range(4) for worker in (1, 0))
+        assert statuses == {429: 3, 200: 5}
+        assert mock.send(1, "GET", "/_mock/rules").json()["rules"] == []
+
+
+def test_the_journal_holds_every_workers_requests(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        expected = sorted(mock.create(0, 2) + mock.create(1, 2))
+
+        def journaled() -> bool:
+            entries = mock.send(0, "GET", "/_mock/journal", params={"path": "/v1/"}).json()["entries"]
+            return [e["status"] for e in entries] == [200] * len(expected)
+
+        eventually(journaled)
+
+
+def test_each_callback_is_sent_once_by_worker_0_whoever_created_the_task(tmp_path: Path) -> None:
+    with Receiver() as receiver, workers(tmp_path, "--allow-callback-host", receiver.host_port) as mock:
+        body = {**BODY, "callback_url": receiver.url()}
+        created = mock.create(0, 3, body) + mock.create(1, 3, body)
+        mock.send(1, "POST", "/_mock/clock/advance", json={"seconds": 3600})
+        arrivals = receiver.wait_for(6, timeout=10)
+        assert sorted(r.json()["id"] for r in arrivals) == sorted(created)
+
+        def delivered() -> list[dict[str, Any]]:
+            deliveries = mock.send(1, "GET", "/_mock/deliveries").json()["deliveries"]
+            return [d for d in deliveries if d["state"] == "delivered"]
+
+        first = eventually(lambda: len(delivered()) == 6 and delivered())[0]
+        assert mock.send(1, "POST", f"/_mock/deliveries/{first['id']}/replay").status_code == 201
+        assert receiver.wait_for(7, timeout=10)[-1].json()["id"] == first["task_id"]
+        time.sleep(0.3)   # a second sender would have sent its copies by now
+        assert len(receiver.requests) == 7
+
+
+def test_a_cancel_on_one_worker_changes_the_callback_worker_0_sends(tmp_path: Path) -> None:
+    with Receiver() as receiver, workers(tmp_path, "--allow-callback-host", receiver.host_port) as mock:
+        (task_id,) = mock.create(1, 1, {**BODY, "callback_url": receiver.url()})
+        assert mock.send(1, "POST", f"/_mock/tasks/{task_id}/cancel").status_code == 200
+        (arrival,) = receiver.wait_for(1, timeout=10)
+        assert arrival.json()["status"] == "failed"
+        assert arrival.json()["error"]["code"] == "request_cancelled"
+
+
+def test_a_reset_on_one_worker_empties_the_mock_for_both(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        (task_id,) = mock.create(0, 1)
+        mock.send(0, "POST", "/_mock/rules", json={"action": {"http": 500}, "times": 5,
+                                                    "operation": "adminHealth"})
+        assert mock.send(1, "POST", "/_mock/reset").status_code == 200
+        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 404
+        assert mock.send(0, "GET", "/_mock/rules").json()["rules"] == []
+        journal = mock.send(0, "GET", "/_mock/journal").json()["entries"]
+        assert [e["path"] for e in journal] == [f"/v1/tasks/{task_id}"], "only what came after"
+
+
+def test_scenario_rules_are_loaded_once_for_all_workers(tmp_path: Path) -> None:
+    scenario = tmp_path / "flaky.yaml"
+    scenario.write_text("rules:\n  - action: {http: 429}\n    times: 2\n"
+                        "  - action: {fail: content_policy_violation}\n")
+    with workers(tmp_path, "--scenario", str(scenario)) as mock:
+        for worker in (0, 1):
+            rules = mock.send(worker, "GET", "/_mock/rules").json()["rules"]
+            assert [rule["id"] for rule in rules] == ["rule-1", "rule-2"]
+
+
+def test_workers_share_the_credit_balance(tmp_path: Path) -> None:
+    with workers(tmp_path, "--credits", "20") as mock:
+        statuses = [mock.send(worker, "POST", CREATE, json=BODY, headers=AUTH).status_code
+                    for worker in (0, 1, 0, 1)]
+        assert statuses == [200, 200, 402, 402]   # 7 credits a task: a third would need 21
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "2"], "needs --state"),
+    (["--workers", "0"], "at least 1"),
+])
+def test_serve_refuses_workers_it_cannot_share_state_between(args: list[str], message: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", *args]) == 2
+    assert message in capsys.readouterr().err
