@@ -52,6 +52,7 @@ PRISM_BIN = PRISM_DIR / "node_modules" / ".bin" / "prism"
 TOKEN = "bench-key"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 GET_PATH = "/v1/tasks/{task_id}"
+WORKERS = "workers"          # the `serve --workers N` target of the Prism comparison
 POST_PATH = "/v1/videos/generations"
 
 TARGET_RATIO = 2.0        # mock req/s >= 2x Prism's
@@ -336,60 +337,71 @@ def check_ok(name: str, base: str, task_id: str, body: bytes) -> None:
 def measure_vs_prism(args: argparse.Namespace, body_file: Path, body: bytes,
                      progress: Callable[[str], None]) -> dict[str, Any]:
     mock_port, prism_port = free_port(), free_port()
-    mock = start_mock("mock", mock_port)
+    procs = {"mock": start_mock("mock", mock_port)}
     targets = {"mock": f"http://127.0.0.1:{mock_port}"}
-    pgids = {"mock": mock.pid}
-    prism = None
+    if args.workers > 1:
+        # The same mock as N processes: tasks, clock, rules and journal in a shared SQLite file.
+        state = TMP / "bench-workers.sqlite"
+        for leftover in TMP.glob(state.name + "*"):
+            leftover.unlink()
+        workers_port = free_port()
+        procs[WORKERS] = start_mock(WORKERS, workers_port, "--workers", str(args.workers),
+                                    "--state", str(state))
+        targets[WORKERS] = f"http://127.0.0.1:{workers_port}"
     if not args.no_prism:
-        prism = start_prism(prism_port)
+        procs["prism"] = start_prism(prism_port)
         targets["prism"] = f"http://127.0.0.1:{prism_port}"
-        pgids["prism"] = prism.pid
     try:
-        task_id = create_task(targets["mock"], body)
+        # Each mock serves a task it created; Prism answers any id matching the spec's pattern.
+        task_ids = {name: create_task(base, body) for name, base in targets.items() if name != "prism"}
+        task_ids.setdefault("prism", task_ids["mock"])
         for name, base in targets.items():
-            check_ok(name, base, task_id, body)
+            check_ok(name, base, task_ids[name], body)
         endpoints = {
-            "GET": (GET_PATH.format(task_id=task_id), None),
-            "POST": (POST_PATH, body_file),
+            "GET": ({name: GET_PATH.format(task_id=task_id) for name, task_id in task_ids.items()}, None),
+            "POST": ({name: POST_PATH for name in targets}, body_file),
         }
-        for endpoint, (path, bfile) in endpoints.items():   # warm-up (Node's JIT, caches)
+        for endpoint, (paths, bfile) in endpoints.items():   # warm-up (Node's JIT, caches)
             for name, base in targets.items():
-                run_wrk(base + path, seconds=args.warmup, threads=args.threads,
+                run_wrk(base + paths[name], seconds=args.warmup, threads=args.threads,
                         connections=args.connections, body_file=bfile)
         progress(f"warm-up done ({args.warmup} s per target and endpoint, not reported)")
         rounds: dict[str, dict[str, list]] = {e: {t: [] for t in targets} for e in endpoints}
         for number in range(1, args.rounds + 1):
-            for endpoint, (path, bfile) in endpoints.items():
+            for endpoint, (paths, bfile) in endpoints.items():
                 for name, base in targets.items():
-                    result = run_wrk(base + path, seconds=args.duration, threads=args.threads,
+                    result = run_wrk(base + paths[name], seconds=args.duration, threads=args.threads,
                                      connections=args.connections, body_file=bfile,
-                                     server_pgid=pgids[name])
+                                     server_pgid=procs[name].pid)
                     rounds[endpoint][name].append(result)
-                    progress(f"round {number}/{args.rounds} {endpoint:4} {name:5} {describe(result)}")
-        mock_memory = memory_kb(mock.pid)
-        prism_version = tool_version([str(PRISM_BIN), "--version"]) if prism else None
+                    progress(f"round {number}/{args.rounds} {endpoint:4} {name:7} {describe(result)}")
+        mock_memory = memory_kb(procs["mock"].pid)
+        prism_version = tool_version([str(PRISM_BIN), "--version"]) if "prism" in procs else None
     finally:
-        mock.stop()
-        if prism:
-            prism.stop()
-    out: dict[str, Any] = {"task_id_used": task_id, "prism_version": prism_version,
+        for proc in procs.values():
+            proc.stop()
+    out: dict[str, Any] = {"task_ids_used": task_ids, "prism_version": prism_version,
+                           "workers": args.workers if WORKERS in targets else 1,
                            "mock_rss_after_kb": mock_memory.get("VmRSS"), "endpoints": {}}
     for endpoint in endpoints:
         entry: dict[str, Any] = {"rounds": rounds[endpoint]}
         for name in targets:
             entry[name] = median_round(rounds[endpoint][name])
-        if "prism" in targets:
-            ratio = entry["mock"]["rps"] / entry["prism"]["rps"] if entry["prism"]["rps"] else None
-            entry["ratio"] = round(ratio, 2) if ratio else None
-            clean = not any(r["non_2xx"] or r["socket_errors"]
-                            for rs in rounds[endpoint].values() for r in rs)
-            entry["pass"] = bool(ratio and ratio >= TARGET_RATIO
-                                 and entry["mock"]["p99_ms"] <= TARGET_P99_MS and clean)
-        else:
-            entry["ratio"] = None
-            entry["pass"] = None
+        for name, key in (("mock", ""), (WORKERS, "workers_")):
+            if name in targets:
+                entry[key + "ratio"], entry[key + "pass"] = _against_prism(entry, name, rounds[endpoint])
         out["endpoints"][endpoint] = entry
     return out
+
+
+def _against_prism(entry: dict[str, Any], name: str,
+                   rounds: dict[str, list]) -> tuple[float | None, bool | None]:
+    """The req/s ratio to Prism, and whether it meets the target (ratio, p99, no errors)."""
+    if "prism" not in entry or not entry["prism"]["rps"]:
+        return None, None
+    ratio = round(entry[name]["rps"] / entry["prism"]["rps"], 2)
+    clean = not any(r["non_2xx"] or r["socket_errors"] for r in rounds[name] + rounds["prism"])
+    return ratio, bool(ratio >= TARGET_RATIO and entry[name]["p99_ms"] <= TARGET_P99_MS and clean)
 
 
 def start_preloaded(name: str, tasks: int, port: int, body_file: Path) -> tuple[Proc, dict[str, Any]]:
@@ -881,14 +893,19 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     vs = results.get("vs_prism")
     if vs:
-        for endpoint, label in (("GET", "GET /v1/tasks/{id}"), ("POST", "POST /v1/videos/generations (kling, validated)")):
-            entry = vs["endpoints"][endpoint]
-            mock, prism = entry["mock"], entry.get("prism")
-            ratio = f"{entry['ratio']:.2f}×" if entry.get("ratio") else "n/a"
-            lines.append(
-                f"| {label}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / {mock['p99_ms']:.1f} ms | "
-                + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms" if prism else "not run")
-                + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | {mark(entry['pass'])} |")
+        for name, key, how in (("mock", "", "one process"),
+                               (WORKERS, "workers_", f"--workers {vs.get('workers')}, shared SQLite state")):
+            for endpoint, label in (("GET", "GET /v1/tasks/{id}"),
+                                    ("POST", "POST /v1/videos/generations (kling, validated)")):
+                entry = vs["endpoints"][endpoint]
+                if name not in entry:
+                    continue
+                mock, prism = entry[name], entry.get("prism")
+                ratio = f"{entry[key + 'ratio']:.2f}×" if entry.get(key + "ratio") else "n/a"
+                lines.append(
+                    f"| {label}, {how}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / {mock['p99_ms']:.1f} ms | "
+                    + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms" if prism else "not run")
+                    + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | {mark(entry[key + 'pass'])} |")
     app = results.get("inprocess")
     if app:
         lines.append(f"| The app alone, in process (no HTTP server, no sockets): µs per request, GET · POST | "
@@ -954,6 +971,8 @@ def main() -> int:
     parser.add_argument("--stack", choices=("auto", "h11"), default="auto",
                         help="auto: whatever uvicorn picks in this venv (httptools/uvloop if installed); "
                              "h11: hide httptools and uvloop from the mock (the pure-Python fallback stack)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="also measure `serve --workers N` (shared SQLite state); 1 skips it")
     parser.add_argument("--inprocess-requests", type=int, default=20_000,
                         help="requests per endpoint for the in-process (no HTTP server) timing")
     parser.add_argument("--only", default="prism,inprocess,store,callbacks,schemathesis,profile",

@@ -39,8 +39,8 @@ class MockService:
     def __init__(self, settings: Settings, spec: dict[str, Any], store: Store | None = None,
                  worker: int = 0) -> None:
         self.settings = settings
-        self.store = store if store is not None else open_store(settings.state)
         self.shared = settings.workers > 1
+        self.store = store if store is not None else open_store(settings.state, shared=self.shared)
         self.worker = worker
         self._generation = self._resets = -1
         self.clock = self._restore_clock()

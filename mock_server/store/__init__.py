@@ -11,12 +11,13 @@ from .memory import MemoryStore
 GENERATION, RESETS, CANCELS, RULE_NUMBERS = "generation", "resets", "cancels", "rule_numbers"
 
 
-def open_store(path: str | None) -> Store:
+def open_store(path: str | None, *, shared: bool = False) -> Store:
+    """``shared``: other processes use the same state file (``serve --workers N``)."""
     if path is None:
         return MemoryStore()
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, shared=shared)
 
 
 __all__ = ["Store", "MemoryStore", "open_store", "GENERATION", "RESETS", "CANCELS", "RULE_NUMBERS"]

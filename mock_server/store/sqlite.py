@@ -16,6 +16,11 @@ import sqlite3
 import threading
 from typing import Any, Iterator
 
+try:
+    import fcntl
+except ImportError:   # Windows: one process only (``serve --workers`` needs POSIX file locks)
+    fcntl = None  # type: ignore[assignment]
+
 from ..callbacks.delivery import Delivery
 from ..domain.task import Task
 from . import RESETS
@@ -41,19 +46,38 @@ BUSY_TIMEOUT_SECONDS = 30.0   # other workers hold the write lock for single sta
 
 
 class SQLiteStore:
-    def __init__(self, path: str) -> None:
+    """``shared``: other processes write to the same file (``serve --workers N``)."""
+
+    def __init__(self, path: str, *, shared: bool = False) -> None:
         self._lock = threading.RLock()
         self._depth = 0
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=BUSY_TIMEOUT_SECONDS)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        # Writers queue on an OS file lock first: SQLite's own wait for a busy database
+        # sleeps in steps of a millisecond and more, and would stall the event loop.
+        self._writer_lock = open(f"{path}.lock", "a") if shared else None
+        with self._writing():
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the right to write: this thread's, and (shared) the other processes' turn."""
+        with self._lock:
+            if self._writer_lock is None or self._depth:
+                yield
+                return
+            fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction, across threads and processes; nested uses join the outer one."""
-        with self._lock:
+        with self._writing():
             if self._depth:
                 self._depth += 1
                 try:
@@ -75,7 +99,7 @@ class SQLiteStore:
 
     def put(self, task: Task) -> None:
         record = json.dumps(task.to_record())
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO tasks (id, record) VALUES (?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET record = excluded.record", (task.id, record))
@@ -103,7 +127,7 @@ class SQLiteStore:
             return self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
 
     def put_value(self, key: str, value: Any) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) "
                              "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
@@ -119,14 +143,14 @@ class SQLiteStore:
         return 0 if row is None else row[0]
 
     def bump(self, key: str) -> int:
-        with self._lock:
+        with self._writing():
             return self._db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
                 "DO UPDATE SET value = value + 1 RETURNING value", (key,)).fetchone()[0]
 
     def put_delivery(self, delivery: Delivery) -> None:
         record = json.dumps(delivery.to_record())
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO deliveries (id, task_id, record) VALUES (?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET record = excluded.record",
@@ -183,3 +207,5 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._writer_lock is not None:
+                self._writer_lock.close()
