@@ -72,21 +72,25 @@ class PreparedRequestValidation(RequestValidationOperation):
             security_query_params=self.security_query_params,
         )
         self._body_validators: dict[str, t.Any] = {}
+        self._takes_body = bool(operation.request_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator.validate(scope)
-        mime_type, _encoding = self.extract_content_type(scope["headers"])
-        self.validate_mime_type(mime_type)
-        validator = self._body_validator(mime_type)
-        if validator is not None:
-            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        # Without a request body in the spec, Connexion accepts any Content-Type (nothing to
+        # consume) and finds no body schema: the header need not even be read.
+        if self._takes_body:
+            mime_type, _encoding = self.extract_content_type(scope["headers"])
+            self.validate_mime_type(mime_type)
+            validator = self._body_validator(mime_type)
+            if validator is not None:
+                receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
 
     def _body_validator(self, mime_type: str) -> t.Any:
         """The validator for this media type (``None``: no body check), built on first use.
 
-        Operations without a body accept any Content-Type, so the cache is bounded. Our
-        body validators read UTF-8 whatever the charset, so it is not part of the key."""
+        Only the types the operation accepts get here, so the cache stays small (its bound is
+        a guard). Our body validators read UTF-8 whatever the charset: it is not in the key."""
         key = mime_type.lower()
         try:
             return self._body_validators[key]
