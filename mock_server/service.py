@@ -30,6 +30,7 @@ CLOCK_KEY = "clock"
 RULES_KEY = "rules"
 SCENARIO_HEADER = "X-Mock-Scenario"
 TaskListener = Callable[[Task], None]
+TASKS_READ_KEPT = 10_000
 
 
 class MockService:
@@ -43,6 +44,7 @@ class MockService:
         self.store = store if store is not None else open_store(settings.state, shared=self.shared)
         self.worker = worker
         self._generation = self._resets = -1
+        self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
         self.clock = self._restore_clock()
         # Each worker draws its own ids: two generators seeded alike would collide.
         self.ids = IdFactory(settings.seed if not self.shared or settings.seed is None
@@ -124,6 +126,7 @@ class MockService:
 
     def _take_up(self) -> None:
         self._generation = self.store.counter(GENERATION)
+        self._tasks_read.clear()
         resets = self.store.counter(RESETS)
         saved = self.store.get_value(CLOCK_KEY)
         moved = saved is not None and (saved["origin"], saved["offset"]) != (self.clock.origin,
@@ -138,6 +141,21 @@ class MockService:
                 listener()
         if moved:
             self._clock_moved()
+
+    def _task(self, task_id: str) -> Task | None:
+        """A stored task. Workers keep the tasks they read: a task changes only by a cancel or
+        a reset, and both bump the counter that empties this cache (``_take_up``), so
+        clients polling one task cost no read of the file."""
+        if not self.shared:
+            return self.store.get(task_id)
+        task = self._tasks_read.get(task_id)
+        if task is None:
+            task = self.store.get(task_id)
+            if task is not None:
+                if len(self._tasks_read) >= TASKS_READ_KEPT:
+                    self._tasks_read.clear()
+                self._tasks_read[task_id] = task
+        return task
 
     def _stored_rules(self) -> list[Rule]:
         return [rule_from_dict(data, data["id"], self.failure_codes, self.settings.seed)
@@ -197,7 +215,7 @@ class MockService:
             listener(task)
 
     def owned_task(self, *, api_key: str, task_id: str) -> Task:
-        task = self.store.get(task_id)
+        task = self._task(task_id)
         if task is None:
             raise self.error("getTask", 404, f"Task {task_id} not found", param="task_id")
         if task.owner != key_fingerprint(api_key):
@@ -316,7 +334,7 @@ class MockService:
     # --- admin operations ----------------------------------------------------------------
 
     def find_task(self, task_id: str) -> Task:
-        task = self.store.get(task_id)
+        task = self._task(task_id)
         if task is None:
             raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
         return task

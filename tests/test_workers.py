@@ -159,16 +159,27 @@ def test_a_cancel_on_one_worker_changes_the_callback_worker_0_sends(tmp_path: Pa
         assert arrival.json()["error"]["code"] == "request_cancelled"
 
 
+def test_a_task_read_on_one_worker_shows_a_cancel_made_on_the_other(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        (task_id,) = mock.create(1, 1)
+        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "pending"
+        assert mock.send(1, "POST", f"/_mock/tasks/{task_id}/cancel").status_code == 200
+        document = mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()
+        assert (document["status"], document["error"]["code"]) == ("failed", "request_cancelled")
+
+
 def test_a_reset_on_one_worker_empties_the_mock_for_both(tmp_path: Path) -> None:
     with workers(tmp_path) as mock:
         (task_id,) = mock.create(0, 1)
+        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 200
         mock.send(0, "POST", "/_mock/rules", json={"action": {"http": 500}, "times": 5,
                                                     "operation": "adminHealth"})
         assert mock.send(1, "POST", "/_mock/reset").status_code == 200
         assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 404
         assert mock.send(0, "GET", "/_mock/rules").json()["rules"] == []
         journal = mock.send(0, "GET", "/_mock/journal").json()["entries"]
-        assert [e["path"] for e in journal] == [f"/v1/tasks/{task_id}"], "only what came after"
+        assert [(e["path"], e["status"]) for e in journal] == [(f"/v1/tasks/{task_id}", 404)], \
+            "only what came after the reset"
 
 
 def test_scenario_rules_are_loaded_once_for_all_workers(tmp_path: Path) -> None:
