@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from contract_tests.cli import main as contract
 from mock_server.cli import main
 from tests.processes import free_port, kill, start_serve
 from tests.receivers import Receiver
@@ -197,6 +198,19 @@ def test_workers_share_the_credit_balance(tmp_path: Path) -> None:
         statuses = [mock.send(worker, "POST", CREATE, json=BODY, headers=AUTH).status_code
                     for worker in (0, 1, 0, 1)]
         assert statuses == [200, 200, 402, 402]   # 7 credits a task: a third would need 21
+
+
+def test_worker_mode_keeps_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The contract checker's lifecycle and stateful phases against worker mode (SQLite
+    store, shared counters, the extra header). The checker keeps its connection alive, so
+    this does not prove the workers agree: the tests above do that."""
+    with workers(tmp_path, "--api-key", "workers-key-2") as mock:
+        exit_code = contract(["server", "--base-url", mock.base, "--api-key", KEY,
+                              "--other-api-key", "workers-key-2", "--phases", "lifecycle,stateful",
+                              "--max-examples", "20"])
+    report = capsys.readouterr().out
+    assert exit_code == 0, report
+    assert "0 failed" in report
 
 
 @pytest.mark.parametrize(("args", "message"), [
