@@ -19,7 +19,7 @@ from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
 from .domain import lifecycle
-from .domain.scenarios import Action
+from .domain.scenarios import Action, ScenarioError
 from .errors import ApiError
 from .server import serve
 from .service import MockService
@@ -204,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         configure_logging(config)
         print(banner(config), flush=True)
-        serve(config)
-        return 0
+        try:
+            return serve(config)
+        except ScenarioError as exc:
+            print(f"evolink-mock: {exc}", file=sys.stderr)
+            return 2
     return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)
 
 

@@ -98,13 +98,13 @@ def freeze_after_full_collections() -> None:
         gc.callbacks.append(on_collect)
 
 
-def serve(settings: Settings) -> None:
-    """Serve in the foreground until interrupted."""
+def serve(settings: Settings) -> int:
+    """Serve in the foreground until interrupted; the process's exit code."""
     if settings.workers > 1:
         from .workers import serve_workers
 
-        serve_workers(settings)
-        return
+        return serve_workers(settings)
     freeze_after_full_collections()
     app = create_app(settings)
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()
+    return 0

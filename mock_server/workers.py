@@ -12,16 +12,19 @@ import logging
 import multiprocessing
 import signal
 import socket
+import sys
 import time
 from multiprocessing.connection import wait
 from types import FrameType
 
 import uvicorn
 
+from .domain.scenarios import ScenarioError
 from .settings import Settings
 
 logger = logging.getLogger("evolink_mock.workers")
 RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin
+STARTUP_GRACE = 10.0  # a worker that dies sooner after its start has a problem a restart won't fix
 
 
 def bind(settings: Settings) -> socket.socket:
@@ -42,20 +45,29 @@ def run_worker(settings: Settings, index: int, sock: socket.socket) -> None:
 
     configure_logging(settings)
     freeze_after_full_collections()
-    app = create_app(settings, worker=index)
+    try:
+        app = create_app(settings, worker=index)
+    except ScenarioError as exc:
+        logger.error("evolink-mock: %s", exc)
+        sys.exit(2)
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
 
 
-def serve_workers(settings: Settings) -> None:
-    """Start ``settings.workers`` workers and keep them running until SIGINT or SIGTERM."""
+def serve_workers(settings: Settings) -> int:
+    """Start ``settings.workers`` workers and keep them running until SIGINT or SIGTERM.
+
+    Returns the exit code: 0 after a signal, 1 when a worker died right after starting."""
     sock = bind(settings)
     context = multiprocessing.get_context("spawn")
     stopping = False
+    exit_code = 0
+    started: dict[int, float] = {}
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         process = context.Process(target=run_worker, args=(settings, index, sock),
                                   name=f"evolink-mock-worker-{index}")
         process.start()
+        started[index] = time.monotonic()
         return process
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -74,12 +86,20 @@ def serve_workers(settings: Settings) -> None:
                 if process.is_alive():
                     continue
                 del workers[index]
-                if not stopping:
-                    logger.warning("worker %d exited with code %s; starting it again",
-                                   index, process.exitcode)
-                    time.sleep(RESTART_PAUSE)
-                    workers[index] = start(index)
+                if stopping:
+                    continue
+                if time.monotonic() - started[index] < STARTUP_GRACE:
+                    logger.error("worker %d exited with code %s while starting; stopping",
+                                 index, process.exitcode)
+                    exit_code = 1
+                    stop(signal.SIGTERM, None)
+                    continue
+                logger.warning("worker %d exited with code %s; starting it again",
+                               index, process.exitcode)
+                time.sleep(RESTART_PAUSE)
+                workers[index] = start(index)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sock.close()
+    return exit_code

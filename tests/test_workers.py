@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -221,3 +223,23 @@ def test_serve_refuses_workers_it_cannot_share_state_between(args: list[str], me
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_scenario_file_stops_serve_with_its_message(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("rules:\n  - action: {bogus: 1}\n")
+    assert main(["serve", "--scenario", str(scenario), "--port", str(free_port())]) == 2
+    assert "unknown key 'bogus'" in capsys.readouterr().err
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("rules:\n  - action: {bogus: 1}\n")
+    finished = subprocess.run(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--workers", "2", "--port", str(free_port()),
+         "--state", str(tmp_path / "state.sqlite"), "--scenario", str(scenario)],
+        capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 1
+    assert "unknown key 'bogus'" in finished.stderr
+    assert "while starting; stopping" in finished.stderr

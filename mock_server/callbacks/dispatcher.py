@@ -90,14 +90,19 @@ class CallbackDispatcher:
                               timeout=self.timeout, resolver=self.resolver)
         self._forget()
         store = self.service.store
-        if self.service.shared:   # from here on, the poll brings what is new
+        if self.service.shared:
+            # Up to these positions now, after them the poll: a task stored in between must
+            # be planned once, not by both.
             self._positions, self._cancels = store.last_positions(), store.counter(CANCELS)
+            tasks = [task for seq, task in store.tasks_after(0) if seq <= self._positions[0]]
+        else:
+            tasks = store.tasks()
         deliveries = store.deliveries()
         for delivery in deliveries:
             if delivery.state == PENDING:
                 self._schedule(delivery)
         delivered = {d.task_id for d in deliveries if d.replay_of is None}
-        for task in store.tasks():
+        for task in tasks:
             if task.id not in delivered:
                 self._watch(task)
         self._listen(True)
