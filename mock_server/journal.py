@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .domain.ids import key_fingerprint
 from .store import RESETS
+from .store.base import SharedStore
 
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
@@ -81,7 +82,8 @@ class SharedJournal:
     BATCH = 256
     FLUSH_SECONDS = 0.1
 
-    def __init__(self, clock: Callable[[], float], store: Any, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, clock: Callable[[], float], store: SharedStore,
+                 max_entries: int = MAX_ENTRIES) -> None:
         self.clock = clock
         self.store = store
         self.max_entries = max_entries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Store
+from .base import SharedStore, Store
 from .memory import MemoryStore
 
 # Counters in the state file, for `serve --workers N`: each bump tells the other workers to
@@ -11,7 +11,7 @@ from .memory import MemoryStore
 GENERATION, RESETS, CANCELS, RULE_NUMBERS = "generation", "resets", "cancels", "rule_numbers"
 
 
-def open_store(path: str | None, *, shared: bool = False) -> Store:
+def open_store(path: str | None, *, shared: bool = False) -> Store | SharedStore:
     """``shared``: other processes use the same state file (``serve --workers N``)."""
     if path is None:
         return MemoryStore()
@@ -20,4 +20,4 @@ def open_store(path: str | None, *, shared: bool = False) -> Store:
     return SQLiteStore(path, shared=shared)
 
 
-__all__ = ["Store", "MemoryStore", "open_store", "GENERATION", "RESETS", "CANCELS", "RULE_NUMBERS"]
+__all__ = ["Store", "SharedStore", "MemoryStore", "open_store", "GENERATION", "RESETS", "CANCELS", "RULE_NUMBERS"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Iterable, Protocol
 
 from ..callbacks.delivery import Delivery
@@ -35,6 +36,28 @@ class Store(Protocol):
     def clear(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class SharedStore(Store, Protocol):
+    """What ``serve --workers N`` needs on top: the SQLite store, opened by every worker."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction across processes; nested uses join the outer one."""
+
+    def counter(self, key: str) -> int:
+        """A counter that ``clear`` keeps (so it never repeats a value)."""
+
+    def bump(self, key: str) -> int: ...
+
+    def tasks_after(self, seq: int) -> list[tuple[int, Task]]: ...
+
+    def deliveries_after(self, seq: int) -> list[tuple[int, Delivery]]: ...
+
+    def last_positions(self) -> tuple[int, int]: ...
+
+    def append_journal(self, records: list[dict[str, Any]], keep: int, resets: int) -> None: ...
+
+    def journal(self, since: int) -> list[tuple[int, dict[str, Any]]]: ...
 
 
 def page(items: Iterable[Task], limit: int | None, offset: int) -> list[Task]:
