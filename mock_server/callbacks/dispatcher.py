@@ -94,7 +94,7 @@ class CallbackDispatcher:
             # Up to these positions now, after them the poll: a task stored in between must
             # be planned once, not by both.
             self._positions, self._cancels = store.last_positions(), store.counter(CANCELS)
-            tasks = [task for seq, task in store.tasks_after(0) if seq <= self._positions[0]]
+            _, tasks = store.tasks_with_callbacks(0, upto=self._positions[0])
         else:
             tasks = store.tasks()
         deliveries = store.deliveries()
@@ -193,7 +193,8 @@ class CallbackDispatcher:
         store = self.service.store
         self.service.sync()   # clock moves and resets reach the listeners above
         task_seq, delivery_seq = self._positions
-        for task_seq, task in store.tasks_after(task_seq):
+        task_seq, tasks = store.tasks_with_callbacks(task_seq)
+        for task in tasks:
             self._watch(task)
         for delivery_seq, delivery in store.deliveries_after(delivery_seq):
             if delivery.state == PENDING and delivery.id not in self._pending:

@@ -49,7 +49,8 @@ class SharedStore(Store, Protocol):
 
     def bump(self, key: str) -> int: ...
 
-    def tasks_after(self, seq: int) -> list[tuple[int, Task]]: ...
+    def tasks_with_callbacks(self, after: int, upto: int | None = None) -> tuple[int, list[Task]]:
+        """Tasks with a callback URL stored after position ``after`` (up to ``upto``)."""
 
     def deliveries_after(self, seq: int) -> list[tuple[int, Delivery]]: ...
 

@@ -115,12 +115,16 @@ class SQLiteStore:
                                     (-1 if limit is None else limit, offset)).fetchall()
         return [Task.from_record(json.loads(row[0])) for row in rows]
 
-    def tasks_after(self, seq: int) -> list[tuple[int, Task]]:
-        """Tasks stored after position ``seq`` (other workers' creates), with their positions."""
+    def tasks_with_callbacks(self, after: int, upto: int | None = None) -> tuple[int, list[Task]]:
+        """Tasks with a ``callback_url`` stored at positions in (after, upto], and the last
+        position read. SQLite picks them out, so the other tasks are never decoded here."""
         with self._lock:
-            rows = self._db.execute("SELECT seq, record FROM tasks WHERE seq > ? ORDER BY seq",
-                                    (seq,)).fetchall()
-        return [(row[0], Task.from_record(json.loads(row[1]))) for row in rows]
+            rows = self._db.execute(
+                "SELECT seq, CASE WHEN json_extract(json_extract(record, '$.request_text'), "
+                "'$.callback_url') IS NOT NULL THEN record END FROM tasks "
+                "WHERE seq > ?1 AND (?2 IS NULL OR seq <= ?2) ORDER BY seq", (after, upto)).fetchall()
+        last = rows[-1][0] if rows else after
+        return last, [Task.from_record(json.loads(record)) for _, record in rows if record is not None]
 
     def count(self) -> int:
         with self._lock:
