@@ -15,6 +15,7 @@ import socket
 import sys
 import time
 from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
 from types import FrameType
 
 import uvicorn
@@ -24,7 +25,6 @@ from .settings import Settings
 
 logger = logging.getLogger("evolink_mock.workers")
 RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin
-STARTUP_GRACE = 10.0  # a worker that dies sooner after its start has a problem a restart won't fix
 
 
 def bind(settings: Settings) -> socket.socket:
@@ -37,8 +37,11 @@ def bind(settings: Settings) -> socket.socket:
     return sock
 
 
-def run_worker(settings: Settings, index: int, sock: socket.socket) -> None:
-    """One worker process: the same app and server configuration as a single-process serve."""
+def run_worker(settings: Settings, index: int, sock: socket.socket, ready: Event) -> None:
+    """One worker process: the same app and server configuration as a single-process serve.
+
+    ``ready`` is set once the app is built: a worker that dies before has a problem that a
+    restart would not fix (a bad scenario file, an unreadable state file)."""
     from .app import create_app
     from .cli import configure_logging
     from .server import freeze_after_full_collections, uvicorn_config
@@ -50,24 +53,25 @@ def run_worker(settings: Settings, index: int, sock: socket.socket) -> None:
     except ScenarioError as exc:
         logger.error("evolink-mock: %s", exc)
         sys.exit(2)
+    ready.set()
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
 
 
 def serve_workers(settings: Settings) -> int:
     """Start ``settings.workers`` workers and keep them running until SIGINT or SIGTERM.
 
-    Returns the exit code: 0 after a signal, 1 when a worker died right after starting."""
+    Returns the exit code: 0 after a signal, 1 when a worker died before it was ready."""
     sock = bind(settings)
     context = multiprocessing.get_context("spawn")
     stopping = False
     exit_code = 0
-    started: dict[int, float] = {}
+    ready: dict[int, Event] = {}
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=run_worker, args=(settings, index, sock),
+        ready[index] = context.Event()
+        process = context.Process(target=run_worker, args=(settings, index, sock, ready[index]),
                                   name=f"evolink-mock-worker-{index}")
         process.start()
-        started[index] = time.monotonic()
         return process
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -88,8 +92,8 @@ def serve_workers(settings: Settings) -> int:
                 del workers[index]
                 if stopping:
                     continue
-                if time.monotonic() - started[index] < STARTUP_GRACE:
-                    logger.error("worker %d exited with code %s while starting; stopping",
+                if not ready[index].is_set():
+                    logger.error("worker %d exited with code %s before it was ready; stopping",
                                  index, process.exitcode)
                     exit_code = 1
                     stop(signal.SIGTERM, None)

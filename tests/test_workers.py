@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -242,4 +243,45 @@ def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp
         capture_output=True, text=True, timeout=60)
     assert finished.returncode == 1
     assert "unknown key 'bogus'" in finished.stderr
-    assert "while starting; stopping" in finished.stderr
+    assert "before it was ready; stopping" in finished.stderr
+
+
+def _worker_pids(supervisor: int) -> set[int]:
+    """The supervisor's children that run a worker (not multiprocessing's resource tracker)."""
+    pids = set()
+    for child in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"multiprocessing.spawn" in cmdline:
+            pids.add(int(child))
+    return pids
+
+
+def test_a_worker_that_dies_is_started_again_and_finds_the_state(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(port, "--workers", "2", "--state", str(tmp_path / "state.sqlite"),
+                          "--clock", "manual", "--api-key", KEY, "--log-format", "off")
+    try:
+        mock = Workers(f"http://127.0.0.1:{port}")
+        task_ids = mock.create(0, 1) + mock.create(1, 1)
+        mock.close()
+        before = _worker_pids(process.pid)
+        assert len(before) == 2
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        after = eventually(lambda: len(pids := _worker_pids(process.pid)) == 2 and victim not in pids
+                           and pids, timeout=30)
+        assert len(after & before) == 1, "exactly the killed worker was replaced"
+        mock = eventually(lambda: _both_workers(f"http://127.0.0.1:{port}"), timeout=30)
+        for worker in (0, 1):
+            for task_id in task_ids:
+                assert mock.send(worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 200
+        mock.close()
+    finally:
+        kill(process, signal.SIGTERM)
+
+
+def _both_workers(base: str) -> Workers | None:
+    try:
+        return Workers(base)
+    except (AssertionError, httpx.TransportError):
+        return None
