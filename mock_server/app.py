@@ -127,7 +127,7 @@ class MockApp:
                           "apiKey": admin_handler_class(self.settings.admin_token)},
             swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
             lifespan=self._lifespan,
-            middlewares=middleware_stack(),
+            middlewares=middleware_stack(self.settings.validate_responses),
         )
         admin_spec = load_spec(ADMIN_SPEC)
         self.asgi.add_api(spec)

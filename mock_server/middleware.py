@@ -13,6 +13,7 @@ import typing as t
 from connexion import utils
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
@@ -129,11 +130,13 @@ class PreparedRequestValidationMiddleware(RequestValidationMiddleware):
     api_cls = PreparedRequestValidationAPI
 
 
-def middleware_stack() -> list[t.Any]:
-    """Connexion's default stack, in its order, with the two replacements above and without
-    ``ContextMiddleware``: our handlers read the ASGI scope, never Connexion's context
-    variables, so setting four of them per request buys nothing."""
+def middleware_stack(validate_responses: bool) -> list[t.Any]:
+    """Connexion's default stack, in its order, with the two replacements above, without
+    ``ContextMiddleware`` (our handlers read the ASGI scope, never Connexion's context
+    variables) and, unless responses are validated, without ``ResponseValidationMiddleware``
+    (which then only looks the operation up to pass the request on)."""
     replacements = {SwaggerUIMiddleware: DocsOnlySwaggerUI,
                     RequestValidationMiddleware: PreparedRequestValidationMiddleware}
+    unused = {ContextMiddleware, *(() if validate_responses else (ResponseValidationMiddleware,))}
     return [replacements.get(m, m) for m in ConnexionMiddleware.default_middlewares
-            if m is not ContextMiddleware]
+            if m not in unused]

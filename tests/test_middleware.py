@@ -9,7 +9,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mock_server.middleware import _literal_prefixes
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+
+from mock_server.middleware import _literal_prefixes, middleware_stack
 from mock_server.server import RunningServer
 from starlette.routing import Mount, Route, Router
 
@@ -51,3 +53,13 @@ def test_literal_prefixes_stop_at_the_first_parameter_and_descend_into_mounts() 
     routes = [Mount("/_mock", routes=inner.routes), Route("/openapi.json", endpoint)]
     assert sorted(_literal_prefixes(routes, "")) == [
         "/_mock/files", "/_mock/static", "/_mock/ui", "/openapi.json"]
+
+
+def test_responses_are_validated_exactly_when_asked() -> None:
+    assert ResponseValidationMiddleware in middleware_stack(validate_responses=True)
+    assert ResponseValidationMiddleware not in middleware_stack(validate_responses=False)
+    # The rest of Connexion's stack keeps its order either way.
+    names = [m.__name__ for m in middleware_stack(validate_responses=True)]
+    assert names == ["ServerErrorMiddleware", "ExceptionMiddleware", "DocsOnlySwaggerUI",
+                     "RoutingMiddleware", "SecurityMiddleware", "PreparedRequestValidationMiddleware",
+                     "ResponseValidationMiddleware", "LifespanMiddleware"]
