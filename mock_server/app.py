@@ -42,8 +42,8 @@ HANDLERS: dict[str, Handler] = {
     **deliveries.HANDLERS,
 }
 ADMIN_BASE_PATH = "/_mock"
-logger = logging.getLogger("evolink_mock")
 JOURNALED_PREFIXES = ("/v1/", "/media/")
+logger = logging.getLogger("evolink_mock")
 
 
 class OperationDispatcher:

@@ -53,9 +53,6 @@ def _literal_prefixes(routes: t.Iterable[BaseRoute], parent: str) -> t.Iterator[
             yield path.split("{", 1)[0].rstrip("/")
 
 
-MAX_CACHED_MEDIA_TYPES = 8
-
-
 class PreparedRequestValidation(RequestValidationOperation):
     """Connexion's request validation with its validators built once per operation.
 
@@ -90,16 +87,13 @@ class PreparedRequestValidation(RequestValidationOperation):
     def _body_validator(self, mime_type: str) -> t.Any:
         """The validator for this media type (``None``: no body check), built on first use.
 
-        Only the types the operation accepts get here, so the cache stays small (its bound is
-        a guard). Our body validators read UTF-8 whatever the charset: it is not in the key."""
+        Only the types the operation accepts get here (``validate_mime_type`` refused the
+        others), so the cache stays small. Our body validators read UTF-8 whatever the
+        charset: it is not in the key."""
         key = mime_type.lower()
-        try:
-            return self._body_validators[key]
-        except KeyError:
-            validator = self._new_body_validator(mime_type)
-            if len(self._body_validators) < MAX_CACHED_MEDIA_TYPES:
-                self._body_validators[key] = validator
-            return validator
+        if key not in self._body_validators:
+            self._body_validators[key] = self._new_body_validator(mime_type)
+        return self._body_validators[key]
 
     def _new_body_validator(self, mime_type: str) -> t.Any:
         schema = self._operation.body_schema(mime_type)

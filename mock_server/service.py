@@ -166,14 +166,20 @@ class MockService:
         return self.store.transaction() if self.shared else contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def _changing(self) -> Iterator[None]:
-        """A change to shared values: made on the latest values, then announced to the others."""
+    def _changing(self, announce: bool = True) -> Iterator[None]:
+        """A change to shared values: made on the latest values, then (unless the caller
+        announces only what it actually changed) announced to the others."""
         if not self.shared:
             yield
             return
         with self.store.transaction():
             self._take_up()
             yield
+            if announce:
+                self._announce()
+
+    def _announce(self) -> None:
+        if self.shared:
             self._generation = self.store.bump(GENERATION)
 
     # --- tasks --------------------------------------------------------------------------
@@ -274,7 +280,8 @@ class MockService:
         except ScenarioError as exc:
             raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
         if self.rules:
-            with self._changing():   # other workers count matches too
+            # Other workers count matches too; they hear of it only when a count moved.
+            with self._changing(announce=False):
                 action = action.merged(self._apply_rules(operation_id, model))
         return action
 
@@ -284,6 +291,7 @@ class MockService:
         if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
             self.rules = [rule for rule in self.rules if not rule.exhausted]
             self._save_rules()
+            self._announce()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:
