@@ -93,10 +93,13 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
     """The task query document (also the callback body) as of ``now``.
 
     ``estimated_time`` is how many real seconds remain, so a client that sleeps for it
-    wakes up when the mock is done, whatever the clock speed.
+    wakes up when the mock is done, whatever the clock speed. It counts to the planned
+    completion even for a task scripted to fail: the real service cannot know in advance
+    that a generation will fail, so the estimate must not give the outcome away.
     """
     state = snapshot(task, now)
-    remaining = 0.0 if state.terminal else task.finishes_at - now
+    completes_at = task.created_at + task.queue_seconds + task.run_seconds
+    remaining = 0.0 if state.terminal else completes_at - now
     task_info: dict[str, Any] = {
         "can_cancel": not state.terminal,
         "estimated_time": math.ceil(max(0.0, remaining) * real_seconds_per_mock),
