@@ -66,7 +66,7 @@ async def reset(request: Request, service: MockService) -> Response:
 
 async def journal(request: Request, service: MockService) -> Response:
     params = request.query_params
-    entries = service.journal.query(key=params.get("key"), path_prefix=params.get("path"),
+    entries = service.journal.query(key=params.get("key"), path=params.get("path"),
                                     since=int(params.get("since", 0)))
     return json_response({"entries": [entry.to_dict() for entry in entries]})
 
