@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import yaml
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
