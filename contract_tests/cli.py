@@ -39,11 +39,13 @@ def _client(args: argparse.Namespace) -> Report:
         raise SystemExit("evolink-contract client: give the client command after --")
     return check_client(ClientOptions(
         command=tuple(command), scenarios=tuple(args.scenario), speed=args.speed,
-        min_poll_interval=args.min_poll_interval, timeout=args.timeout))
+        min_poll_interval=args.min_poll_interval, timeout=args.timeout,
+        allow_callback_hosts=tuple(args.allow_callback_hosts), callback_ca=args.callback_ca))
 
 
 def _callbacks(args: argparse.Namespace) -> Report:
-    return rehearse(CallbackOptions(url=args.to, timeout=args.timeout))
+    return rehearse(CallbackOptions(url=args.to, timeout=args.timeout,
+                                    callback_ca=args.callback_ca))
 
 
 def _phases(text_value: str) -> str:
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--speed", type=float, default=60.0,
                         help="mock seconds per real second (default: 60: a 2-minute task "
                         "takes 2 s)")
+    client.add_argument("--allow-callback-host", dest="allow_callback_hosts", action="append",
+                        default=[], metavar="HOST[:PORT]",
+                        help="let the mock send the client's callbacks to this (internal) host, "
+                        "over http or https (repeatable), as on `evolink-mock serve`")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     client.set_defaults(handler=_client)
 
@@ -94,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="seconds the handler has to answer (default: 10, as the vendor)")
     callbacks.set_defaults(handler=_callbacks)
 
+    for sub in (client, callbacks):   # the commands that send callbacks, possibly over HTTPS
+        sub.add_argument("--callback-ca", metavar="FILE", help="PEM CA bundle trusted for "
+                         "HTTPS callbacks besides the system's (see `evolink-mock certs`), as on "
+                         "`evolink-mock serve`")
     for sub in (server, client, callbacks):
         sub.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML")
     return parser

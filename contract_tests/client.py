@@ -35,6 +35,8 @@ class ClientOptions:
     speed: float = 60.0
     min_poll_interval: float = 1.0
     timeout: float = 300.0
+    allow_callback_hosts: tuple[str, ...] = ()   # as on `evolink-mock serve`
+    callback_ca: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,9 @@ def child_path(path: str | None) -> str:
 
 def check_client(options: ClientOptions) -> Report:
     settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
-                        scenarios=options.scenarios)
+                        scenarios=options.scenarios,
+                        allow_callback_hosts=options.allow_callback_hosts,
+                        callback_ca=options.callback_ca)
     with RunningServer(settings) as server:
         env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
                "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}

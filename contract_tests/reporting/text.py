@@ -40,7 +40,12 @@ def render(report: Report, out: TextIO) -> None:
     for line in _skipped_rows(report):
         write(line)
     counts = report.counts()
-    write(f"  {counts['passed']} check runs passed")
+    total = sum(counts.values())
+    # A failing report never reads as a pass: say what failed out of how many first.
+    if report.failures:
+        write(f"  {counts['failed']} of {total} check runs failed ({counts['passed']} passed)")
+    else:
+        write(f"  {counts['passed']} of {total} check runs passed")
     if report.failures:
         write()
         write(f"Failures ({len(report.failures)}):")
