@@ -18,7 +18,8 @@ def _body(request: Request) -> dict:
 async def health(request: Request, service: MockService) -> Response:
     return json_response({"status": "ok", "tasks": service.store.count(),
                           "clock": service.clock_state(), "worker": service.worker,
-                          "workers": service.settings.workers})
+                          "workers": service.settings.workers,
+                          "api_keys": "configured" if service.settings.api_keys else "any"})
 
 
 async def get_clock(request: Request, service: MockService) -> Response:
