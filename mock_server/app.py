@@ -28,6 +28,7 @@ from .api import admin, deliveries, media, tasks, videos
 from .api.faults import scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
+from .domain.scenarios import ScenarioError
 from .errors import ApiError
 from .journal import JournalMiddleware, SharedJournal
 from .middleware import middleware_stack
@@ -177,11 +178,26 @@ class MockApp:
         return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"])]
 
     def _load_scenarios(self) -> None:
+        """Rules from the --scenario files; what is wrong with a file is a ScenarioError
+        naming it (the CLI prints it as one line)."""
         rules: list[tuple[str, dict[str, Any]]] = []
         for path in self.settings.scenarios:
-            with open(path, encoding="utf-8") as fh:
-                document = yaml.safe_load(fh) or {}
-            rules += [(path, rule) for rule in document.get("rules", [])]
+            source = f"--scenario {path!r}"
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    document = yaml.safe_load(fh) or {}
+            except OSError as exc:
+                raise ScenarioError(f"{source}: cannot read it ({exc.strerror})") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                where = getattr(exc, "problem_mark", None)
+                line = f" at line {where.line + 1}" if where is not None else ""
+                problem = getattr(exc, "problem", None) or type(exc).__name__
+                raise ScenarioError(f"{source}: not valid YAML{line} ({problem})") from None
+            listed = document.get("rules", []) if isinstance(document, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
+                raise ScenarioError(f"{source}: expected a mapping with a 'rules' list of "
+                                    "rule mappings (see fixtures/scenarios/)")
+            rules += [(source, rule) for rule in listed]
         self.service.load_scenario_rules(rules)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

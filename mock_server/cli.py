@@ -8,7 +8,9 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Callable, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -19,11 +21,11 @@ from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
 from .domain import lifecycle
-from .domain.scenarios import Action, ScenarioError
+from .domain.scenarios import Action
 from .errors import ApiError
 from .server import serve
 from .service import MockService
-from .settings import Settings
+from .settings import Settings, SettingError
 from .spec import load_spec, model_names
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -33,8 +35,27 @@ SPEC = load_spec()
 FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other configuration error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _setting_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A settings parser as an argparse type: its 'expected ...' message, the value named."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="evolink-mock",
         description="Local, OpenAPI-driven mock of the EvoLink video-generation API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"(default: {DEFAULT_ERROR_CODE}).")
     trigger_parser.add_argument("--allow-callback-host", dest="allow_callback_hosts",
                                 action="append", default=[], metavar="HOST[:PORT]",
+                                type=_setting_type(settings_module.callback_host),
                                 help="Allow this (internal) host, over http or https (repeatable).")
     trigger_parser.add_argument("--callback-ca", metavar="FILE",
+                                type=_setting_type(settings_module.ca_bundle),
                                 help="PEM CA bundle trusted in addition to the system's.")
 
     replay_parser = commands.add_parser(
@@ -197,17 +220,24 @@ def configure_logging(config: settings_module.Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        config = settings_module.from_args(args)
+        try:
+            config = settings_module.from_args(args)
+        except SettingError as exc:
+            print(f"evolink-mock serve: {exc}", file=sys.stderr)
+            return 2
         problem = config.problem()
         if problem:
-            print(f"evolink-mock: {problem}", file=sys.stderr)
+            print(f"evolink-mock serve: {problem}", file=sys.stderr)
             return 2
         configure_logging(config)
-        print(banner(config), flush=True)
+
+        def announce(port: int) -> None:   # once bound: the banner names the real port
+            print(banner(replace(config, port=port)), flush=True)
+
         try:
-            return serve(config)
-        except ScenarioError as exc:
-            print(f"evolink-mock: {exc}", file=sys.stderr)
+            return serve(config, announce)
+        except SettingError as exc:
+            print(f"evolink-mock serve: {exc}", file=sys.stderr)
             return 2
     return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)
 
