@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import httpx
 import requests
 
+from mock_server import __version__
 from mock_server.domain.scenarios import ScenarioError
 
 from .budget import default_max_credits
@@ -58,6 +59,7 @@ def _phases(text_value: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evolink-contract", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
     server = commands.add_parser("server", help="check a server (the mock or the real service)")

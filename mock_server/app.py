@@ -24,7 +24,7 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
-from .api import admin, deliveries, media, tasks, videos
+from .api import admin, deliveries, landing, media, tasks, videos
 from .api.faults import scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
@@ -82,7 +82,7 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         await response(scope, receive, send)
 
 
-DOCS_PREFIXES = ("/ui/", "/_mock/ui/")
+DOCS_PREFIXES = ("/ui/", "/_mock/ui/", landing.ADMIN_DOCS)
 
 
 class NoSlashRedirects:
@@ -136,10 +136,12 @@ class MockApp:
         # Our own API can be strict about unknown query parameters; the vendor's stays lenient
         # (its docs do not say, and real clients add cache-busters).
         self.asgi.add_api(admin_spec, base_path=ADMIN_BASE_PATH, strict_validation=True,
-                          swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
+                          swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json",
+                                                              swagger_ui_path="/docs"))
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
-        self.outer = JournalMiddleware(NoSlashRedirects(self.asgi), self.service.journal, prefixes=JOURNALED_PREFIXES,
+        front = landing.AdminFrontDoor(NoSlashRedirects(self.asgi), self.settings.admin_token)
+        self.outer = JournalMiddleware(front, self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
@@ -175,7 +177,11 @@ class MockApp:
         async def result_video(request: Request) -> Any:
             return await media.result_video(request, self.service)
 
-        return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"])]
+        async def front_page(request: Request) -> Any:
+            return await landing.landing(request, self.settings.admin_token)
+
+        return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"]),
+                Route("/", front_page, methods=["GET", "HEAD"])]
 
     def _load_scenarios(self) -> None:
         """Rules from the --scenario files; what is wrong with a file is a ScenarioError

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import trustme
 
+from . import __version__
 from . import settings as settings_module
 from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="evolink-mock",
         description="Local, OpenAPI-driven mock of the EvoLink video-generation API.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser(
         "serve", help="Serve the mock API.",
@@ -190,11 +192,11 @@ def banner(config: settings_module.Settings) -> str:
     keys = f"{len(config.api_keys)} configured" if config.api_keys else "any non-empty bearer token"
     admin = "X-Mock-Admin-Token required" if config.admin_token else "loopback clients only"
     lines = [
-        "evolink-mock",
+        f"evolink-mock {__version__}   {base}/ (links to everything below)",
         f"  API          {base}/v1/videos/generations, {base}/v1/tasks/{{task_id}}",
         f"  docs         {base}/ui/   (spec: {base}/openapi.json)",
         f"  dashboard    {base}/_mock/ui",
-        f"  admin API    {base}/_mock/   ({admin})",
+        f"  admin API    {base}/_mock/   ({admin}; docs: {base}/_mock/docs/)",
         f"  clock        {clock}",
         f"  API keys     {keys}",
         f"  state        {config.state or 'in memory'}",
