@@ -19,6 +19,7 @@ import uvicorn
 
 from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
+from .http_edge import header_limited_protocol
 from .settings import Settings, SettingError
 
 BACKLOG = 2048   # uvicorn's default
@@ -28,8 +29,12 @@ Announce = Callable[[int], None]   # called with the bound port, once the socket
 def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
     # The lifespan starts and stops the callback dispatcher on the server's loop.
+    # httptools with the header size and header time limits (see http_edge).
+    protocol = header_limited_protocol(app.settings.max_header_bytes,
+                                       app.settings.http_header_timeout,
+                                       app.service.error_codes.get(("getTask", 431)))
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=2)
+                          lifespan="on", timeout_graceful_shutdown=2, http=protocol)
 
 
 class RunningServer:

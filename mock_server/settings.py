@@ -148,6 +148,12 @@ class Settings:
                            default="text", choices=("text", "json", "off"))
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
                                default=1_048_576, parse=_at_least_one)
+    max_header_bytes: int = knob("--max-header-bytes", "Largest request line and headers together; "
+                                 "larger gets 431 and the connection is closed.",
+                                 default=16_384, parse=_at_least_one)
+    http_header_timeout: float = knob("--http-header-timeout", "Seconds a connection has to send "
+                                      "a request's complete headers; then it is closed.",
+                                      default=30.0, parse=_positive_number)
     workers: int = knob("--workers", "Server processes. Above 1 they share the --state file (required "
                         "then) and worker 0 sends the callbacks.", default=1, parse=_at_least_one)
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
