@@ -6,6 +6,7 @@ blocks run and the `<!-- docs-test: ... -->` directives).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,8 @@ def test_readme_is_a_front_door_with_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert len(readme.splitlines()) <= 250, "long reference sections belong in docs/*.md"
-    for target in sorted({line.split("](")[1].split(")")[0].split("#")[0]
-                          for line in readme.splitlines() if "](docs/" in line}):
-        assert (ROOT / target).exists(), f"README links a missing {target}"
+    linked = set(re.findall(r"\]\(docs/([^)#]+\.md)", readme))
+    assert linked == {p.name for p in (ROOT / "docs").glob("*.md")}, "each docs page has its README paragraph"
 
 
 # The runner itself: it must be able to fail, or the tests above prove nothing.
@@ -91,3 +91,9 @@ def test_documented_ports_are_rewritten_but_not_other_numbers() -> None:
     ports = {documented: documented + 10000 for documented in PORTS}
     text = "curl localhost:8000/x --port 8443 -d '{\"seconds\": 80000}' 18000 1.8000"
     assert rewrite_ports(text, ports) == "curl localhost:18000/x --port 18443 -d '{\"seconds\": 80000}' 18000 1.8000"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(document: Path) -> None:
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text()):
+        assert (document.parent / target).exists(), f"{document.name} links a missing {target}"
