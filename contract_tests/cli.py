@@ -16,6 +16,8 @@ import requests
 
 from mock_server import __version__
 from mock_server.domain.scenarios import ScenarioError
+from mock_server.settings import (OneLineParser, argparse_type, ca_bundle, callback_host,
+                                  readable_file)
 
 from .budget import default_max_credits
 from .callbacks import CallbackOptions, rehearse
@@ -58,7 +60,7 @@ def _phases(text_value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evolink-contract", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="evolink-contract", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.set_defaults(handler=_server)
 
     client = commands.add_parser("client", help="check a client program against the strict mock")
-    client.add_argument("--scenario", action="append", default=[],
+    client.add_argument("--scenario", action="append", default=[], type=argparse_type(readable_file),
                         help="scenario YAML with scripted faults (repeatable)")
     client.add_argument("--min-poll-interval", type=float, default=1.0,
                         help="least real seconds between two reads of one task (default: 1)")
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mock seconds per real second (default: 60: a 2-minute task "
                         "takes 2 s)")
     client.add_argument("--allow-callback-host", dest="allow_callback_hosts", action="append",
-                        default=[], metavar="HOST[:PORT]",
+                        default=[], metavar="HOST[:PORT]", type=argparse_type(callback_host),
                         help="let the mock send the client's callbacks to this (internal) host, "
                         "over http or https (repeatable), as on `evolink-mock serve`")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
@@ -103,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks.set_defaults(handler=_callbacks)
 
     for sub in (client, callbacks):   # the commands that send callbacks, possibly over HTTPS
-        sub.add_argument("--callback-ca", metavar="FILE", help="PEM CA bundle trusted for "
+        sub.add_argument("--callback-ca", metavar="FILE", type=argparse_type(ca_bundle),
+                         help="PEM CA bundle trusted for "
                          "HTTPS callbacks besides the system's (see `evolink-mock certs`), as on "
                          "`evolink-mock serve`")
     for sub in (server, client, callbacks):

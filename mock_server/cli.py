@@ -10,7 +10,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -36,27 +35,8 @@ SPEC = load_spec()
 FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"]
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit 2), like every other configuration error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _setting_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A settings parser as an argparse type: its 'expected ...' message, the value named."""
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
+    parser = settings_module.OneLineParser(
         prog="evolink-mock",
         description="Local, OpenAPI-driven mock of the EvoLink video-generation API.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -80,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"(default: {DEFAULT_ERROR_CODE}).")
     trigger_parser.add_argument("--allow-callback-host", dest="allow_callback_hosts",
                                 action="append", default=[], metavar="HOST[:PORT]",
-                                type=_setting_type(settings_module.callback_host),
+                                type=settings_module.argparse_type(settings_module.callback_host),
                                 help="Allow this (internal) host, over http or https (repeatable).")
     trigger_parser.add_argument("--callback-ca", metavar="FILE",
-                                type=_setting_type(settings_module.ca_bundle),
+                                type=settings_module.argparse_type(settings_module.ca_bundle),
                                 help="PEM CA bundle trusted in addition to the system's.")
 
     replay_parser = commands.add_parser(

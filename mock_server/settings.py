@@ -11,7 +11,7 @@ import os
 import ssl
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 ENV_PREFIX = "EVOLINK_MOCK_"
 
@@ -174,6 +174,26 @@ class Settings:
 
 def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other configuration error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser above as an argparse ``type`` for other commands' flags: argparse then says
+    ``argument --flag: 'value': expected ...`` in one line."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _parsed(f: Any, raw: str, source: str) -> Any:

@@ -140,3 +140,17 @@ def test_trigger_names_its_bad_callback_ca() -> None:
                           "https://example.com/hook", "--status", "completed", "--callback-ca",
                           "/nope.pem"], capture_output=True, text=True, timeout=60)
     assert_one_line(run, "argument --callback-ca: '/nope.pem': expected an existing file")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["callbacks", "--to", "https://example.com/hook", "--callback-ca", "/nope.pem"],
+     "evolink-contract callbacks: argument --callback-ca: '/nope.pem': expected an existing file"),
+    (["client", "--scenario", "/nope.yaml", "--", "true"],
+     "evolink-contract client: argument --scenario: '/nope.yaml': expected an existing file"),
+    (["client", "--allow-callback-host", "https://x.test/", "--", "true"],
+     "evolink-contract client: argument --allow-callback-host: 'https://x.test/'"),
+])
+def test_the_contract_cli_names_its_bad_flags_in_one_line(args: list[str], expected: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "contract_tests.cli", *args], capture_output=True,
+                         text=True, timeout=60)
+    assert_one_line(run, expected)
