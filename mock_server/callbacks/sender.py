@@ -278,18 +278,30 @@ class Sender:
         error: str | None = None
         snippet: str | None = None
         written: list[tuple[float, float]] = []
+        waited = 0.0   # for a pooled connection to come free: queueing, not the handler's time
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout) as deadline:
+                async def queue_for(slot: asyncio.Semaphore) -> None:
+                    nonlocal waited
+                    if not slot.locked():
+                        await slot.acquire()
+                        return
+                    when, started_waiting = deadline.when(), time.perf_counter()
+                    deadline.reschedule(None)   # the handler's 10 s start when the request goes out
+                    await slot.acquire()
+                    waited += time.perf_counter() - started_waiting
+                    deadline.reschedule(None if when is None else when + waited)
+
                 addresses = await self._resolve(url)
                 error = self.policy.refusal_for_addresses(url, addresses)
                 if error is None:
-                    address, status, snippet = await self._post(url, addresses, body,
-                                                                lambda: written.append((now(), time.time())))
+                    address, status, snippet = await self._post(
+                        url, addresses, body, lambda: written.append((now(), time.time())), queue_for)
         except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
         except (OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        latency = round((time.perf_counter() - started) * 1000, 3)
+        latency = round((time.perf_counter() - started - waited) * 1000, 3)
         return Outcome(address, status, error, latency, snippet), (written[0] if written else None)
 
     async def _resolve(self, url: str) -> list[str]:
@@ -307,15 +319,19 @@ class Sender:
         return list(await asyncio.shield(lookup))
 
     async def _post(self, url: str, addresses: list[str], body: bytes,
-                    on_write: Callable[[], None]) -> tuple[str, int, str]:
-        """Try the checked addresses in resolver order until one accepts the connection."""
+                    on_write: Callable[[], None],
+                    queue_for: Callable[[asyncio.Semaphore], Awaitable[None]]) -> tuple[str, int, str]:
+        """Try the checked addresses in resolver order until one accepts the connection;
+        ``queue_for`` takes a turn on one of the address's connections."""
         host, port = host_and_port(url)
         scheme, head = _request_head(url)
         request = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         failure: Exception = OSError(f"{host} did not resolve to any address")
         for address in addresses:
             key = (scheme, address, port, host)
-            async with self._pool.slot(key):
+            slot = self._pool.slot(key)
+            await queue_for(slot)
+            try:
                 connection = self._pool.take(key)
                 if connection is None:
                     try:
@@ -328,6 +344,8 @@ class Sender:
                 if reusable:
                     self._pool.give_back(key, connection)
                 return address, status, snippet.decode("utf-8", "replace")[:SNIPPET_CHARS]
+            finally:
+                slot.release()
         raise failure
 
     async def _connect(self, key: PoolKey) -> _Exchange:
