@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/evolink-mock serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The dashboard's browser tests drive Debian's chromium through its chromedriver; install them
 # when missing and possible, otherwise those tests skip and say why.
@@ -30,9 +30,10 @@ browser:
 	  else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi; \
 	fi
 
-# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md (~6 min).
+# Throughput, latency, memory, callback bursts, fixture cost vs Stoplight Prism; see
+# bench/README.md (~10 min). One measurement: make bench ONLY=callbacks (or fixture, ...).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(if $(ONLY),--only $(ONLY))
 
 # docs/dashboard.png, from a scripted session (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)
