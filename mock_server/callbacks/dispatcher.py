@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
-MAX_CONCURRENT = 100                # attempts on the wire at once; the rest wait their turn
 # Due entries handled before the scheduler yields to the attempts it started: in a burst of
 # 1,000 the first callbacks go out after ~32 have been prepared, not after all 1,000.
 FIRE_BATCH = 32
@@ -66,7 +65,6 @@ class CallbackDispatcher:
         self._pending: dict[str, Delivery] = {}  # deliveries with an attempt to come
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -88,7 +86,7 @@ class CallbackDispatcher:
         if not self.sends:
             return
         # Fresh primitives: asyncio's belong to the first loop that waits on them.
-        self._wake, self._slots = asyncio.Event(), asyncio.Semaphore(MAX_CONCURRENT)
+        self._wake = asyncio.Event()
         self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
                               timeout=self.timeout, resolver=self.resolver)
         self._forget()
@@ -288,8 +286,9 @@ class CallbackDispatcher:
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._sender is not None
-        async with self._slots:   # waiting for a slot is lag, not part of the attempt's timeout
-            await self._sender.attempt(delivery, self.service.now)
+        # The sender bounds the attempts on the wire (MAX_ON_THE_WIRE); waiting for a turn
+        # is lag, not part of the attempt's timeout.
+        await self._sender.attempt(delivery, self.service.now)
         self.service.store.put_delivery(delivery)
         if delivery.state == PENDING:
             self._schedule(delivery)

@@ -39,6 +39,9 @@ USER_AGENT = "evolink-mock-callbacks/1"
 # Connections per (scheme, address, port, host): enough to keep one handler busy on loopback
 # (the burst bench peaks at 12-16 in flight), few enough that a burst costs few handshakes.
 CONNECTIONS_PER_ADDRESS = 8
+# Requests on the wire at once, whatever their address; the rest wait their turn. An attempt
+# resolves and checks its host before it waits, so the attempts of a burst share one lookup.
+MAX_ON_THE_WIRE = 100
 # An idle connection is reused only this soon: below the shortest keep-alive timeout of common
 # servers (gunicorn 2 s; uvicorn and Node 5 s; nginx 75 s), so the handler has not closed it
 # as the request goes out. A POST is never sent twice, so a stale connection would cost a
@@ -248,6 +251,7 @@ class Sender:
         self._tls = trust(ca_file)
         self._pool = _Pool(CONNECTIONS_PER_ADDRESS)
         self._lookups: dict[str, asyncio.Future[list[str]]] = {}
+        self._wire = asyncio.Semaphore(MAX_ON_THE_WIRE)
 
     @property
     def connections_opened(self) -> int:
@@ -332,6 +336,11 @@ class Sender:
             slot = self._pool.slot(key)
             await queue_for(slot)
             try:
+                await queue_for(self._wire)
+            except BaseException:
+                slot.release()
+                raise
+            try:
                 connection = self._pool.take(key)
                 if connection is None:
                     try:
@@ -345,6 +354,7 @@ class Sender:
                     self._pool.give_back(key, connection)
                 return address, status, snippet.decode("utf-8", "replace")[:SNIPPET_CHARS]
             finally:
+                self._wire.release()
                 slot.release()
         raise failure
 
