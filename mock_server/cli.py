@@ -24,7 +24,8 @@ from .errors import ApiError
 from .server import serve
 from .service import MockService
 from .settings import Settings
-from .spec import load_spec, model_names
+from .models import check as check_models, model_names
+from .spec import SpecError, load_spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
@@ -176,6 +177,8 @@ def banner(config: settings_module.Settings) -> str:
         f"  API keys     {keys}",
         f"  state        {config.state or 'in memory'}",
     ]
+    if config.spec:
+        lines.append(f"  spec         {config.spec}")
     if config.workers > 1:
         lines.append(f"  workers      {config.workers} processes sharing the state; worker 0 sends callbacks")
     if config.credits is not None:
@@ -185,6 +188,18 @@ def banner(config: settings_module.Settings) -> str:
     if config.allow_callback_hosts:
         lines.append(f"  callbacks    also allowed to {', '.join(config.allow_callback_hosts)}")
     return "\n".join(lines)
+
+
+def spec_problem(config: settings_module.Settings) -> str | None:
+    """What keeps the served document from running, in one line (checked before any worker
+    starts, so a bad x-mock block stops ``serve`` with its message and exit 2)."""
+    try:
+        problems = check_models(load_spec(config.spec))
+    except SpecError as exc:
+        return str(exc)
+    if problems:
+        return f"{config.spec or 'spec'}: {problems[0]}"
+    return None
 
 
 def configure_logging(config: settings_module.Settings) -> None:
@@ -198,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = settings_module.from_args(args)
-        problem = config.problem()
+        problem = config.problem() or spec_problem(config)
         if problem:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2
@@ -206,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(banner(config), flush=True)
         try:
             return serve(config)
-        except ScenarioError as exc:
+        except (ScenarioError, SpecError) as exc:
             print(f"evolink-mock: {exc}", file=sys.stderr)
             return 2
     return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)

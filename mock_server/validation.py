@@ -203,9 +203,9 @@ def _shot_durations_sum(body: dict[str, Any]) -> ApiError | None:
 
 
 CROSS_FIELD_RULES: dict[str, CrossFieldRule] = {
-    "kling.shot-type-required": _shot_type_required,
-    "kling.prompt-empty-only-multi-shot": _prompt_empty_only_multi_shot,
-    "kling.shot-durations-sum": _shot_durations_sum,
+    "multi-shot.shot-type-required": _shot_type_required,
+    "multi-shot.prompt-empty-only-multi-shot": _prompt_empty_only_multi_shot,
+    "multi-shot.shot-durations-sum": _shot_durations_sum,
 }
 
 
