@@ -24,6 +24,7 @@ from .validation import CROSS_FIELD_RULES
 X_MOCK = "x-mock"
 X_MOCK_SCHEMA = SPEC_DIR / "x-mock.schema.json"
 CREATE_OPERATION = "createVideoGeneration"
+CREATE_PATH = "/v1/videos/generations"   # where documents without our operationIds put it
 MODEL_PROPERTY = "model"
 GUIDE = "docs/add-a-model.md"
 MEDIA_DIR = SPEC_DIR.parent / "fixtures" / "media"
@@ -43,11 +44,14 @@ class SpecModel:
 
 def create_request_schema(spec: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON body schema of the create operation, ``$ref`` left as written."""
-    for _path, _method, operation in operations(spec):
-        if operation["operationId"] == CREATE_OPERATION:
-            body = resolve(spec, operation.get("requestBody") or {})
-            return ((body.get("content") or {}).get("application/json") or {}).get("schema")
-    return None
+    found = next((op for _path, _method, op in operations(spec)
+                  if op["operationId"] == CREATE_OPERATION), None)
+    if found is None:
+        found = ((spec.get("paths") or {}).get(CREATE_PATH) or {}).get("post")
+    if not isinstance(found, dict):
+        return None
+    body = resolve(spec, found.get("requestBody") or {})
+    return ((body.get("content") or {}).get("application/json") or {}).get("schema")
 
 
 def _names_in(schema: dict[str, Any]) -> list[str]:

@@ -51,7 +51,7 @@ def check_server(options: ServerOptions, progress: Progress = print_progress) ->
     budget = Budget(options.max_credits, contract)
     progress(f"[spec] {len(list(operations(spec)))} operations, {len(contract.models)} models "
              f"in {spec['info']['title']} (from {contract.source})")
-    report.summary.append(f"spec: {contract.source}")
+    report.summary.append(f"spec: {contract.source} ({len(contract.models)} models)")
     with Target(options.base_url, options.api_key, options.other_api_key) as target:
         report.summary.append("target is evolink-mock: lifecycle time passed by advancing its "
                               "clock" if target.is_mock else "lifecycle polls in real time, "
