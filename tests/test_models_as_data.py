@@ -164,7 +164,7 @@ def test_evolink_contract_server_follows_the_published_spec(
         out = capsys.readouterr().out
         assert code == 0, out
         assert f"spec: {server.url}/openapi.json (4 models)" in out
-        created = [task["model"] for task in server.service.store.tasks()]
+        created = [task.model for task in server.service.store.tasks()]
     assert NAME in created, "the fuzzer generated creates for the fourth model too"
 
 
