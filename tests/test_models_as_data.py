@@ -178,6 +178,31 @@ def test_evolink_contract_server_reads_a_spec_file_when_told(
     assert f"spec: {spec_file}" in out
 
 
+def test_the_dashboard_shows_the_fourth_model_s_task_and_plays_its_video(spec_file: str) -> None:
+    from .browser import chromium, missing_binary
+
+    missing = missing_binary()
+    if missing:
+        pytest.skip(f"{missing} is missing: apt-get install -y chromium chromium-driver")
+    from .test_dashboard import Dashboard
+
+    settings = Settings(clock="manual", seed=3, spec=spec_file)
+    with RunningServer(settings) as server, httpx.Client(
+            base_url=server.url, headers=AUTH, timeout=10) as http, chromium() as driver:
+        task_id = create(http, ACME)["id"]
+        page = Dashboard(driver, server)
+        page.open()
+        assert page.until(lambda: page.task(task_id))["status"] == "pending"
+        assert NAME in driver.execute_script("return document.body.innerText")
+        page.advance(80)
+        done = page.until(lambda: (task := page.task(task_id))["status"] == "completed" and task)
+        assert done["progress"] == 100 and done["playable"]
+        page.click(f"Play the result of {task_id}")
+        [result] = http.get(f"/v1/tasks/{task_id}").json()["results"]
+        page.until(lambda: page.video_source() == result)
+        driver.get("about:blank")   # stop polling before the server goes away
+
+
 # --- x-mock mistakes: one line naming the model and the field, at start -----------------------
 
 
