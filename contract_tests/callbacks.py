@@ -22,7 +22,7 @@ from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.ids import IdFactory, key_fingerprint
 from mock_server.domain.task import COMPLETED, Task
 
-from .contract import FAILURE_CODES, MODELS, schema, schema_problems
+from .contract import FAILURE_CODES, MODELS, schema_problems
 from .results import NotApplicable, Report, judge
 
 CALLBACKS = "callbacks"
