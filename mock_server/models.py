@@ -78,7 +78,9 @@ def spec_models(spec: dict[str, Any]) -> list[SpecModel]:
     body = resolve(spec, {"$ref": top["$ref"]}) if "$ref" in top else top
     mapping = (body.get("discriminator") or {}).get("mapping")
     if mapping:
-        branches = [(name, ref) for name, ref in mapping.items()]
+        # Mapping values are references or, as OpenAPI also allows, bare schema names.
+        branches = [(name, ref if ref.startswith("#") else f"#/components/schemas/{ref}")
+                    for name, ref in mapping.items()]
         return [SpecModel(name, resolve(spec, {"$ref": ref}),
                           _raw(spec, ref).get(X_MOCK), _component(ref)) for name, ref in branches]
     alternatives = body.get("oneOf") or body.get("anyOf")

@@ -78,6 +78,14 @@ def test_the_shipped_spec_lists_the_three_seed_models_each_with_its_x_mock() -> 
     assert check(load_spec()) == []
 
 
+def test_a_mapping_may_name_schemas_bare_as_openapi_allows() -> None:
+    spec = four_model_spec()
+    mapping = spec["components"]["schemas"]["VideoGenerationRequest"]["discriminator"]["mapping"]
+    mapping[NAME] = "AcmeWave2TextToVideoRequest"
+    assert [model.name for model in spec_models(spec)] == [*SEED_MODELS, NAME]
+    assert check(spec) == []
+
+
 # --- the fourth model, end to end --------------------------------------------------------------
 
 
