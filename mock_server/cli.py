@@ -26,7 +26,7 @@ from .server import serve
 from .service import MockService
 from .settings import Settings
 from .models import check as check_models, model_names
-from .spec import SpecError, load_spec
+from .spec import VENDOR_SPEC, SpecError, load_spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
@@ -229,7 +229,7 @@ def spec_problem(config: settings_module.Settings) -> str | None:
     except SpecError as exc:
         return str(exc)
     if problems:
-        return f"{config.spec or 'spec'}: {problems[0]}"
+        return f"{config.spec or VENDOR_SPEC}: {problems[0]}"
     return None
 
 

@@ -195,8 +195,9 @@ class MockService:
                 raise invalid_request(refusal, "callback_url")
         request = apply_defaults(self.request_schemas[model], body)
         behaviour = self.behaviours[model]
+        plan = behaviour.plan(request, ASPECT_RATIOS)
         now = self.now()
-        queue, run = behaviour.split(takes if takes is not None else behaviour.total_seconds(request))
+        queue, run = behaviour.split(takes if takes is not None else plan.total_seconds)
         outcome = fail or COMPLETED
         task = Task(
             id=self.ids.task_id(now),
@@ -208,12 +209,12 @@ class MockService:
             run_seconds=run,
             outcome=outcome,
             fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
-            credits=behaviour.credits_for(request),
+            credits=plan.credits,
             media_base=sys.intern(media_base),
-            billing_rule=sys.intern(behaviour.billing_rule),
-            video_duration=behaviour.video_duration(request),
-            estimate=sys.intern(behaviour.estimated_time),
-            aspect_ratio=sys.intern(behaviour.media_ratio(request, ASPECT_RATIOS)),
+            billing_rule=behaviour.billing_rule,     # strings of the spec: shared by all tasks
+            video_duration=plan.video_duration,
+            estimate=behaviour.estimated_time,
+            aspect_ratio=plan.aspect_ratio,
         )
         if self.settings.credits is None:
             self.store.put(task)

@@ -58,6 +58,14 @@ class Formula:
 
 
 @dataclass(frozen=True)
+class Plan:
+    total_seconds: float
+    credits: float
+    video_duration: int | None
+    aspect_ratio: str
+
+
+@dataclass(frozen=True)
 class ModelBehaviour:
     name: str
     time: Formula
@@ -93,6 +101,14 @@ class ModelBehaviour:
             aspect_ratio=media.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
         )
 
+    def plan(self, request: Mapping[str, Any], available_ratios: frozenset[str]) -> "Plan":
+        """Everything a create needs from this model, reading the video's length once."""
+        seconds = self.video_seconds(request)
+        return Plan(total_seconds=self.time(seconds, request),
+                    credits=self._credits(seconds, request),
+                    video_duration=math.ceil(seconds) if self.reports_video_duration else None,
+                    aspect_ratio=self.media_ratio(request, available_ratios))
+
     def video_seconds(self, request: Mapping[str, Any]) -> float:
         """The video's length for a request with the spec's defaults applied."""
         if self.video_field is not None:
@@ -113,7 +129,10 @@ class ModelBehaviour:
 
     def credits_for(self, request: Mapping[str, Any]) -> float:
         """Credits reserved at create; whole numbers come out as ``int`` (``7``, not ``7.0``)."""
-        credits = round(self.credits(self.video_seconds(request), request), self.credit_decimals)
+        return self._credits(self.video_seconds(request), request)
+
+    def _credits(self, seconds: float, request: Mapping[str, Any]) -> float:
+        credits = round(self.credits(seconds, request), self.credit_decimals)
         return int(credits) if float(credits).is_integer() else credits
 
     def video_duration(self, request: Mapping[str, Any]) -> int | None:
