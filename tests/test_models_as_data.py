@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from contract_tests.cli import main as contract_main
-from mock_server.models import ASPECT_RATIOS, MEDIA_DIR, check, model_names, spec_models
+from mock_server.models import ASPECT_RATIOS, MEDIA_DIR, behaviours, check, model_names, spec_models
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 from mock_server.spec import SpecError, load_spec
@@ -84,6 +84,12 @@ def test_a_mapping_may_name_schemas_bare_as_openapi_allows() -> None:
     mapping[NAME] = "AcmeWave2TextToVideoRequest"
     assert [model.name for model in spec_models(spec)] == [*SEED_MODELS, NAME]
     assert check(spec) == []
+
+
+def test_a_fixed_video_length_ignores_the_request() -> None:
+    acme = behaviours(four_model_spec(video_seconds={"fixed": 6}))[NAME]
+    plan = acme.plan({**ACME, "seconds": 12}, ASPECT_RATIOS)
+    assert (plan.total_seconds, plan.credits, plan.video_duration) == (100, 3.6, 6)
 
 
 # --- the fourth model, end to end --------------------------------------------------------------
