@@ -21,6 +21,7 @@ from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
 from .settings import Settings, SettingError
+from .spec import SpecError
 
 BACKLOG = 2048   # uvicorn's default
 Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
@@ -77,6 +78,11 @@ class RunningServer:
                 raise RuntimeError("the mock server did not start")
             time.sleep(0.01)
         return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not (
+            self._server is not None and self._server.should_exit)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -136,7 +142,7 @@ def build_app(settings: Settings, worker: int = 0) -> MockApp:
     """The app, with what a start-up can trip over turned into one-line setting errors."""
     try:
         return create_app(settings, worker)
-    except ScenarioError as exc:
+    except (ScenarioError, SpecError) as exc:
         raise SettingError(str(exc)) from None
     except sqlite3.Error as exc:
         raise SettingError(f"--state {settings.state!r}: cannot use it as the state file "

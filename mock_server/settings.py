@@ -119,6 +119,10 @@ def callback_host(text: str) -> str:
 class Settings:
     host: str = knob("--host", "Interface to listen on.", default="127.0.0.1")
     port: int = knob("--port", "TCP port to listen on.", default=8000, parse=_port)
+    spec: str | None = knob("--spec", "OpenAPI document to serve instead of the shipped "
+                            "spec/evolink-video.yaml, e.g. a copy with more models (see "
+                            "docs/add-a-model.md); its x-mock blocks are checked at start.",
+                            parse=readable_file)
     speed: float = knob("--speed", "Mock seconds per real second for the scaled clock.",
                         default=10.0, parse=_positive_number)
     clock: str = knob("--clock", "'scaled' (real time x --speed) or 'manual' "

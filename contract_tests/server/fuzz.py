@@ -28,7 +28,7 @@ from schemathesis.openapi.checks import AuthScenario, IgnoredAuth
 from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 
 from ..budget import Budget
-from ..contract import SPEC
+from ..contract import SPEC as SHIPPED_SPEC
 from ..generation import prepare
 from ..results import Report
 from .documents import DOCUMENT_CHECKS, DocumentCheck
@@ -83,6 +83,7 @@ class Fuzzer:
     """Sends generated cases to ``base_url`` within ``budget``; results go to ``report``."""
 
     def __init__(self, base_url: str, api_key: str, budget: Budget, report: Report,
+                 spec: dict[str, Any] = SHIPPED_SPEC,
                  skip_checks: dict[str, str] | None = None) -> None:
         """``skip_checks``: check name -> why it cannot apply to this target; such checks
         are not run and show as skipped, for each operation and phase, with that reason."""
@@ -95,7 +96,7 @@ class Fuzzer:
         self.session = requests.Session()
         self.cases = 0
         self._phase = STATELESS
-        self.schema = schemathesis.openapi.from_dict(SPEC)
+        self.schema = schemathesis.openapi.from_dict(spec)
         self.schema.config.update(base_url=self.base_url)
         self.schema.config.generation.update(modes=[GenerationMode.POSITIVE,
                                                     GenerationMode.NEGATIVE])
