@@ -23,8 +23,8 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
-from .api import admin, deliveries, media, tasks, videos
-from .api.faults import scripted
+from .api import account, admin, deliveries, media, tasks, videos
+from .api.faults import idempotent, scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
@@ -36,8 +36,10 @@ from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
-    "createVideoGeneration": scripted("createVideoGeneration", videos.create_video_generation),
+    "createVideoGeneration": idempotent(scripted("createVideoGeneration",
+                                                 videos.create_video_generation)),
     "getTask": scripted("getTask", tasks.get_task),
+    **account.HANDLERS,
     **admin.HANDLERS,
     **deliveries.HANDLERS,
 }
@@ -120,7 +122,8 @@ class MockApp:
             validate_responses=self.settings.validate_responses,
             validator_map={
                 "body": MediaTypes({"application/json":
-                                    body_validator_class(self.settings.max_body_bytes)}),
+                                    body_validator_class(self.settings.max_body_bytes,
+                                                         self.settings.unknown_fields)}),
                 "parameter": SpecParameterValidator,
             },
             security_map={"bearer": bearer_handler_class(self.settings.api_keys),

@@ -14,16 +14,32 @@ import time
 from types import TracebackType
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import MockApp, create_app
+from .journal import CLOSE_CONNECTION_EXTENSION
 from .settings import Settings
+
+
+class ClosableHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a way for the app to hang up (``drop=before|after``).
+
+    ASGI has no message for "close without answering": an app that raises before answering
+    gets a 500 from uvicorn, and one that returns without answering too. So each request's
+    scope carries the connection's ``close``; the app calls it, waits for the disconnect,
+    and returns, and the client sees the connection end with no status line at all.
+    """
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}
 
 
 def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
     # The lifespan starts and stops the callback dispatcher on the server's loop.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=2)
+                          lifespan="on", timeout_graceful_shutdown=2, http=ClosableHttpProtocol)
 
 
 class RunningServer:

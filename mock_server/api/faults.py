@@ -1,18 +1,51 @@
-"""Scripted faults around the vendor operations: latency, HTTP errors, task outcomes."""
+"""Scripted faults around the vendor operations: latency, HTTP errors, lost answers, outcomes."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from ..journal import SCRIPTED_EXTENSION
-from ..service import SCENARIO_HEADER, MockService
+from ..auth import api_key_of
+from ..journal import CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
+from ..service import IDEMPOTENCY_HEADER, SCENARIO_HEADER, MockService
 from ..validation import BODY_STATE_KEY
-from .http import Handler
+from .http import Handler, json_response
 
 SCENARIO_STATE_KEY = "scenario"
+REPLAYED_HEADER = "Idempotency-Replayed"
+# After closing, the server notices the closed connection on its next loop turn; this bounds
+# the wait for that notice (it takes well under a millisecond on loopback).
+DISCONNECT_WAIT_SECONDS = 5.0
+logger = logging.getLogger("evolink_mock")
+
+
+async def _no_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a dropped request answers: nothing at all."""
+
+
+async def drop_connection(request: Request, point: str) -> Response:
+    """Close the client's connection without a status line (``drop=before|after``).
+
+    Under our uvicorn protocol the scope carries the connection's ``close``; the server
+    then sees the disconnect and sends nothing more. Served in-process (an ASGI transport,
+    no connection), the app returns without answering, which such clients report as an error.
+    """
+    extensions = request.scope.setdefault("extensions", {})
+    extensions[DROPPED_EXTENSION] = point
+    close = extensions.get(CLOSE_CONNECTION_EXTENSION)
+    if close is not None:
+        close()
+        try:
+            async with asyncio.timeout(DISCONNECT_WAIT_SECONDS):
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            logger.warning("drop=%s: the server did not report the closed connection", point)
+    return _no_answer  # type: ignore[return-value]
 
 
 def scripted(operation_id: str, handler: Handler) -> Handler:
@@ -27,7 +60,34 @@ def scripted(operation_id: str, handler: Handler) -> Handler:
         if error is not None:
             request.scope.setdefault("extensions", {})[SCRIPTED_EXTENSION] = True
             raise error
+        if action.drop == "before":
+            return await drop_connection(request, action.drop)
         request.scope.setdefault("state", {})[SCENARIO_STATE_KEY] = action
+        response = await handler(request, service)
+        if action.drop == "after":
+            return await drop_connection(request, action.drop)
+        return response
+
+    return run
+
+
+def idempotent(handler: Handler) -> Handler:
+    """Answer a create whose ``Idempotency-Key`` is known from the stored result, before any
+    scripted fault: a replay never re-applies the fault that lost the original answer (nor
+    counts towards a rule)."""
+
+    async def run(request: Request, service: MockService) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            stored = service.stored_create(api_key=api_key_of(request.scope), idempotency_key=key,
+                                           body=request.scope["state"][BODY_STATE_KEY])
+            if stored is not None:
+                return replayed(request, stored)
         return await handler(request, service)
 
     return run
+
+
+def replayed(request: Request, document: dict) -> Response:
+    request.scope.setdefault("extensions", {})[REPLAYED_EXTENSION] = True
+    return json_response(document, headers={REPLAYED_HEADER: "true"})
