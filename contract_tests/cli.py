@@ -39,7 +39,8 @@ def _client(args: argparse.Namespace) -> Report:
         raise SystemExit("evolink-contract client: give the client command after --")
     return check_client(ClientOptions(
         command=tuple(command), scenarios=tuple(args.scenario), speed=args.speed,
-        min_poll_interval=args.min_poll_interval, timeout=args.timeout))
+        min_poll_interval=args.min_poll_interval, timeout=args.timeout,
+        unknown_fields=args.unknown_fields))
 
 
 def _callbacks(args: argparse.Namespace) -> Report:
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--speed", type=float, default=60.0,
                         help="mock seconds per real second (default: 60: a 2-minute task "
                         "takes 2 s)")
+    client.add_argument("--unknown-fields", choices=("reject", "warn"), default="reject",
+                        help="the mock's handling of fields a model does not take: reject (400) "
+                        "or warn (accepted, as the real API likely does); either way the "
+                        "verdict fails a client that sends them (default: reject)")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     client.set_defaults(handler=_client)
 
