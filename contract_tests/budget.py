@@ -64,6 +64,15 @@ class Budget:
         self.spent += cost
         return True
 
+    def allows_all(self, bodies: list[Any], purpose: str) -> bool:
+        """Spend for several creates only if the cap covers them all (one skip if not)."""
+        costs = [price(body) or 0.0 for body in bodies]
+        if self.max_credits is not None and self.spent + sum(costs) > self.max_credits:
+            self.skipped[purpose] += 1
+            return False
+        self.spent += sum(costs)
+        return True
+
     def describe(self) -> str:
         cap = "unlimited" if self.max_credits is None else f"{self.max_credits:g}"
         return f"{self.spent:g} credits spent of {cap}"

@@ -104,6 +104,27 @@ class NoSlashRedirects:
         await self.app(scope, receive, send)
 
 
+class ConcretePathsFirst:
+    """A path without parameters wins over a templated one, as OpenAPI says paths match.
+
+    ``GET /v1/tasks/batch`` names the batch path (POST only), not a task called "batch":
+    it gets 405 with ``Allow``, where Starlette would route it to ``/v1/tasks/{task_id}``.
+    """
+
+    def __init__(self, app: Any, allow: dict[str, str]) -> None:
+        self.app = app
+        self.allow = allow   # concrete path -> Allow header value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allow = self.allow.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if allow is not None and scope["method"] not in allow.split(", "):
+            response = ApiError(405, f"{scope['method']} is not allowed here; allowed: {allow}",
+                                headers={"Allow": allow}).to_response()
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class MockApp:
     """The running mock: an ASGI app plus the service behind it (for tests and the CLI).
 
@@ -140,7 +161,9 @@ class MockApp:
                           swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
-        self.outer = JournalMiddleware(NoSlashRedirects(self.asgi), self.service.journal, prefixes=JOURNALED_PREFIXES,
+        concrete = {path: allow for path, allow in path_methods(spec, literal=True)}
+        self.outer = JournalMiddleware(ConcretePathsFirst(NoSlashRedirects(self.asgi), concrete),
+                                       self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)

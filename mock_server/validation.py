@@ -47,7 +47,7 @@ class CompiledSchema:
             return []
         paths = [tuple(error.instance_path) + (name,) for error in self._validator.iter_errors(instance)
                  if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
-        return sorted(set(paths), key=len)
+        return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
     def first_error(self, instance: Any, prefix: tuple[str, ...] = ()) -> ApiError | None:
         """The most useful of the errors (see :func:`_error_rank`)."""
