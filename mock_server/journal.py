@@ -169,8 +169,9 @@ def format_line(entry: JournalEntry, json_format: bool) -> str:
         fields = {k: v for k, v in entry.to_dict().items() if k != "body"}
         return json.dumps({**fields, "query": query})
     error = f" {entry.error_code}: {entry.error_message}" if entry.error_code else ""
+    answer = f"dropped ({entry.dropped})" if entry.dropped else str(entry.status)
     return (f"{entry.method} {entry.path}{'?' + query if query else ''} "
-            f"{entry.status} {entry.latency_ms:.1f}ms{error}")
+            f"{answer} {entry.latency_ms:.1f}ms{error}")
 
 
 class JournalMiddleware:

@@ -36,6 +36,7 @@ async def drop_connection(request: Request, point: str) -> Response:
     """
     extensions = request.scope.setdefault("extensions", {})
     extensions[DROPPED_EXTENSION] = point
+    extensions[SCRIPTED_EXTENSION] = True
     close = extensions.get(CLOSE_CONNECTION_EXTENSION)
     if close is not None:
         close()
