@@ -9,11 +9,12 @@ requests are in it): it is a debugging aid, not state the lifecycle depends on.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -189,6 +190,10 @@ class JournalMiddleware:
         self.journal = journal
         self.prefixes = prefixes
         self.json_logs = json_logs
+        # Request ids: a random prefix per process (48 bits: distinct across workers and
+        # restarts) and a counter; a uuid4 per request cost several times more (urandom).
+        self._id_prefix = f"req-{secrets.token_hex(6)}-"
+        self._ids = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -204,17 +209,20 @@ class JournalMiddleware:
         extensions = scope.setdefault("extensions", {})
         state = scope.setdefault("state", {})
         request_body = bytearray()
-        body_digest = hashlib.blake2b(digest_size=8)
+        body_digest: Any = None   # made for the first body bytes: most requests have none
         status = 500
         retry_after: int | None = None
         response_body = bytearray()
-        request_id = f"req-{uuid.uuid4().hex}" if journaled else None
+        request_id = f"{self._id_prefix}{next(self._ids):x}" if journaled else None
         warning: str | None = None
 
         async def recording_receive() -> Message:
+            nonlocal body_digest
             message = await receive()
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
+            chunk = message.get("body", b"") if message["type"] == "http.request" else b""
+            if chunk:
+                if body_digest is None:
+                    body_digest = hashlib.blake2b(digest_size=8)
                 body_digest.update(chunk)
                 if len(request_body) < BODY_SNIPPET:
                     request_body.extend(chunk[:BODY_SNIPPET - len(request_body)])
@@ -256,7 +264,7 @@ class JournalMiddleware:
                 body=bytes(request_body).decode("utf-8", "replace") if status >= 400 else None,
                 scripted=bool(extensions.get(SCRIPTED_EXTENSION)), retry_after=retry_after,
                 request_id=request_id, idempotency_key=_header(headers, IDEMPOTENCY_HEADER),
-                body_hash=body_digest.hexdigest() if request_body else None,
+                body_hash=body_digest.hexdigest() if body_digest is not None else None,
                 replayed=bool(extensions.get(REPLAYED_EXTENSION)), dropped=dropped,
                 warning=warning,
             )
