@@ -28,7 +28,8 @@ from .api.faults import idempotent, scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .errors import ApiError
-from .journal import JournalMiddleware, SharedJournal
+from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware,
+                      SharedJournal)
 from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
@@ -45,6 +46,9 @@ HANDLERS: dict[str, Handler] = {
 }
 ADMIN_BASE_PATH = "/_mock"
 JOURNALED_PREFIXES = ("/v1/", "/media/")
+# After closing a dropped request's connection, the server notices on its next loop turn;
+# this only bounds the wait for that notice (well under a millisecond on loopback).
+DISCONNECT_WAIT_SECONDS = 5.0
 logger = logging.getLogger("evolink_mock")
 
 
@@ -214,6 +218,21 @@ class MockApp:
             self.service.sync()
             send = self._naming_worker(send)
         await self.outer(scope, receive, send)
+        extensions = scope.get("extensions") or {}
+        if extensions.get(DROPPED_EXTENSION) and CLOSE_CONNECTION_EXTENSION in extensions:
+            await self._hang_up(extensions[CLOSE_CONNECTION_EXTENSION], receive)
+
+    @staticmethod
+    async def _hang_up(close: Any, receive: Receive) -> None:
+        """``drop=before|after``: close the connection without an answer, now that the request
+        is journaled, and return only once the server knows (else it would answer 500)."""
+        close()
+        try:
+            async with asyncio.timeout(DISCONNECT_WAIT_SECONDS):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            logger.warning("a dropped connection was not reported closed")
 
     def _naming_worker(self, send: Send) -> Send:
         """Worker mode: say which worker answered (``X-Mock-Worker``), for debugging and tests."""

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..auth import api_key_of
-from ..journal import CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
+from ..journal import DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
 from ..service import IDEMPOTENCY_HEADER, SCENARIO_HEADER, MockService
 from ..validation import BODY_STATE_KEY
 from .http import Handler, json_response
 
 SCENARIO_STATE_KEY = "scenario"
 REPLAYED_HEADER = "Idempotency-Replayed"
-# After closing, the server notices the closed connection on its next loop turn; this bounds
-# the wait for that notice (it takes well under a millisecond on loopback).
-DISCONNECT_WAIT_SECONDS = 5.0
-logger = logging.getLogger("evolink_mock")
 
 
 async def _no_answer(scope: Scope, receive: Receive, send: Send) -> None:
@@ -28,24 +23,16 @@ async def _no_answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def drop_connection(request: Request, point: str) -> Response:
-    """Close the client's connection without a status line (``drop=before|after``).
+    """Answer nothing, and have the connection closed (``drop=before|after``).
 
-    Under our uvicorn protocol the scope carries the connection's ``close``; the server
-    then sees the disconnect and sends nothing more. Served in-process (an ASGI transport,
-    no connection), the app returns without answering, which such clients report as an error.
+    The app (``MockApp``) closes it once the request is journaled, so a client that sees
+    the connection end finds the request in the journal. Served in-process (an ASGI
+    transport, no connection), the app returns without answering, which such clients report
+    as an error.
     """
     extensions = request.scope.setdefault("extensions", {})
     extensions[DROPPED_EXTENSION] = point
     extensions[SCRIPTED_EXTENSION] = True
-    close = extensions.get(CLOSE_CONNECTION_EXTENSION)
-    if close is not None:
-        close()
-        try:
-            async with asyncio.timeout(DISCONNECT_WAIT_SECONDS):
-                while (await request.receive())["type"] != "http.disconnect":
-                    pass
-        except TimeoutError:
-            logger.warning("drop=%s: the server did not report the closed connection", point)
     return _no_answer  # type: ignore[return-value]
 
 
