@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
-from .domain import billing, lifecycle, timing
+from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
 from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, apply_rules,
@@ -25,7 +25,8 @@ from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
-from .spec import error_codes, model_names, operations, resolve
+from .models import ASPECT_RATIOS, behaviours, spec_models
+from .spec import error_codes, operations
 from .store import CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, open_store
 
 CLOCK_KEY = "clock"
@@ -34,6 +35,7 @@ SCENARIO_HEADER = "X-Mock-Scenario"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Stored creates live among the store's named values (so --state and --workers share them).
 IDEMPOTENCY_PREFIX = "idempotency:"
+IDEMPOTENCY_WINDOW_SECONDS = 86400   # the vendor client's 24 h, for a spec that does not say
 TaskListener = Callable[[Task], None]
 TASKS_READ_KEPT = 10_000
 
@@ -56,14 +58,14 @@ class MockService:
                              else f"{settings.seed}:{worker}")
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
-        mapping = schemas["VideoGenerationRequest"]["discriminator"]["mapping"]
-        self.request_schemas = {
-            model: resolve(spec, {"$ref": ref}) for model, ref in mapping.items()
-        }
-        self.models = model_names(spec)
-        # How long an Idempotency-Key is remembered, in mock seconds (24 h, as the spec says).
-        self.idempotency_window = float(
-            spec["components"]["parameters"]["IdempotencyKey"]["x-idempotency-window-seconds"])
+        # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
+        self.behaviours = behaviours(spec)
+        self.request_schemas = {model.name: model.schema for model in spec_models(spec)}
+        self.models = list(self.behaviours)
+        # How long an Idempotency-Key is remembered, in mock seconds: the spec's, else 24 h.
+        idempotency = spec.get("components", {}).get("parameters", {}).get("IdempotencyKey", {})
+        self.idempotency_window = float(idempotency.get("x-idempotency-window-seconds",
+                                                        IDEMPOTENCY_WINDOW_SECONDS))
         self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
@@ -202,8 +204,10 @@ class MockService:
             if refusal:
                 raise invalid_request(refusal, "callback_url")
         request = apply_defaults(self.request_schemas[model], body)
+        behaviour = self.behaviours[model]
+        plan = behaviour.plan(request, ASPECT_RATIOS)
         now = self.now()
-        queue, run = timing.split(takes if takes is not None else timing.total_seconds(model, request))
+        queue, run = behaviour.split(takes if takes is not None else plan.total_seconds)
         outcome = fail or COMPLETED
         task = Task(
             id=self.ids.task_id(now),
@@ -215,8 +219,12 @@ class MockService:
             run_seconds=run,
             outcome=outcome,
             fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
-            credits=billing.credits_for(model, request),
+            credits=plan.credits,
             media_base=sys.intern(media_base),
+            billing_rule=behaviour.billing_rule,     # strings of the spec: shared by all tasks
+            video_duration=plan.video_duration,
+            estimate=behaviour.estimated_time,
+            aspect_ratio=plan.aspect_ratio,
         )
         if self.settings.credits is None:
             self.store.put(task)
