@@ -23,6 +23,7 @@ from .journal import IGNORED_FIELDS_STATE_KEY
 
 BODY_STATE_KEY = "json_body"
 WARN_UNKNOWN_FIELDS = "warn"
+LEFT_OUT = object()   # an optional request body that was not sent (handlers then see {})
 _compiled: dict[int, "CompiledSchema"] = {}
 
 
@@ -422,7 +423,7 @@ def body_validator_class(max_body_bytes: int,
                     yield message.get("body", b"")
 
             body = await self._parse(stream(), scope=scope)
-            if tolerate_unknown and not self._strict_validation:
+            if tolerate_unknown and not self._strict_validation and isinstance(body, dict):
                 ignored = drop_unknown_fields(body_checker(self._schema), body)
                 if ignored:
                     scope.setdefault("state", {})[IGNORED_FIELDS_STATE_KEY] = ignored
@@ -439,13 +440,18 @@ def body_validator_class(max_body_bytes: int,
                 chunks.append(chunk)
             raw = b"".join(chunks)
             if not raw.strip():
-                raise invalid_request("request body is required", None)
+                if self._required:
+                    raise invalid_request("request body is required", None)
+                scope.setdefault("state", {})[BODY_STATE_KEY] = {}
+                return LEFT_OUT
             body = parse_json(raw)
             # Handlers read the parsed body from the scope instead of parsing it again.
             scope.setdefault("state", {})[BODY_STATE_KEY] = body
             return body
 
         def _validate(self, body: Any) -> None:
+            if body is LEFT_OUT:
+                return
             error = body_checker(self._schema).error(body)
             if error is not None:
                 raise error
