@@ -160,6 +160,10 @@ class Settings:
                                       default=30.0, parse=_positive_number)
     workers: int = knob("--workers", "Server processes. Above 1 they share the --state file (required "
                         "then) and worker 0 sends the callbacks.", default=1, parse=_at_least_one)
+    unknown_fields: str = knob(
+        "--unknown-fields", "Create-body fields a model does not take: 'reject' (400, so typos "
+        "surface) or 'warn' (ignored, named in X-Mock-Warning and the journal, as the real API "
+        "likely does).", default="reject", choices=("reject", "warn"))
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
 
