@@ -19,6 +19,7 @@ from mock_server.domain.scenarios import ScenarioError
 from .budget import default_max_credits
 from .callbacks import CallbackOptions, rehearse
 from .client import ClientOptions, check_client
+from .har import HarError, check_har
 from .reporting import junit, text
 from .results import Report
 from .server.pipeline import PHASES, ServerOptions, check_server
@@ -44,6 +45,10 @@ def _client(args: argparse.Namespace) -> Report:
 
 def _callbacks(args: argparse.Namespace) -> Report:
     return rehearse(CallbackOptions(url=args.to, timeout=args.timeout))
+
+
+def _har(args: argparse.Namespace) -> Report:
+    return check_har(args.file)
 
 
 def _phases(text_value: str) -> str:
@@ -94,7 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="seconds the handler has to answer (default: 10, as the vendor)")
     callbacks.set_defaults(handler=_callbacks)
 
-    for sub in (server, client, callbacks):
+    har = commands.add_parser("har", help="check recorded traffic (a HAR file) offline",
+                              description="Judge every exchange with the vendor API in a HAR "
+                              "file: the request as the mock validates it, the answer against "
+                              "the spec. Any HAR 1.2 file: evolink-mock proxy --record, a "
+                              "browser's export, another tool's.")
+    har.add_argument("file", metavar="FILE.har")
+    har.set_defaults(handler=_har)
+
+    for sub in (server, client, callbacks, har):
         sub.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML")
     return parser
 
@@ -104,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Report] = args.handler
     try:
         report = handler(args)
-    except (httpx.HTTPError, requests.RequestException, ScenarioError, OSError) as exc:
+    except (httpx.HTTPError, requests.RequestException, ScenarioError, OSError, HarError) as exc:
         print(f"evolink-contract {args.subcommand}: {exc}", file=sys.stderr)
         return 2
     text.render(report, sys.stdout)

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .domain.ids import key_fingerprint
 from .store import RESETS
 from .store.base import SharedStore
+from .violations import VIOLATIONS_EXTENSION
 
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
@@ -47,6 +48,8 @@ class JournalEntry:
     body: str | None       # the request body, for rejected requests only
     scripted: bool = False        # the answer was a scripted fault, not the client's doing
     retry_after: int | None = None  # the Retry-After the answer carried
+    # Rules of the spec the request (or, behind the proxy, the upstream's answer) broke.
+    violations: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))   # every field is a plain value: no need for asdict's deep copy
@@ -202,6 +205,7 @@ class JournalMiddleware:
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 body=bytes(request_body).decode("utf-8", "replace") if status >= 400 else None,
                 scripted=bool(extensions.get(SCRIPTED_EXTENSION)), retry_after=retry_after,
+                violations=extensions.get(VIOLATIONS_EXTENSION, []),
             )
             if journaled:
                 self.journal.append(entry)
