@@ -8,6 +8,7 @@ and exposes the service for clock and state control.
 from __future__ import annotations
 
 import gc
+import signal
 import socket
 import threading
 import time
@@ -124,8 +125,19 @@ def serve_proxy(settings: Settings) -> int:
     from .proxy import ProxyApp
 
     app = ProxyApp(settings)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the
+    # previous handler; these handlers turn both into KeyboardInterrupt so that the summary
+    # is printed and the exit status is ours.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         print(app.tally.summary(), flush=True)
     return 1 if settings.fail_on_violation and app.tally.violation_count else 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
