@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Embedded defaults (127.0.0.1:8000); EVOLINK_MOCK_* variables change them (docs/configuration.md).
 run: $(STAMP)
-	$(BIN)/evolink-mock serve --host 127.0.0.1 --port 8000
+	$(BIN)/evolink-mock serve
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
@@ -30,7 +31,8 @@ browser:
 	  else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi; \
 	fi
 
-# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md (~6 min).
+# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md.
+# How long each target takes is stated once, in the README's table.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
@@ -42,10 +44,14 @@ screenshot: $(STAMP)
 contract-deep: $(STAMP)
 	$(BIN)/python -m contract_tests.deep
 
-# Deep fuzz, SSRF matrix, 10-minute soak, kill -9 crash runs, auth checks (~20 min); reports in
+# Deep fuzz, SSRF matrix, 10-minute soak, kill -9 crash runs, auth checks; reports in
 # reports/. Sizes: HARDENING_* variables, see hardening/run.py.
 hardening: $(STAMP)
 	$(BIN)/python -m hardening.run
 
+# The venv, caches, and what the targets and the documented walk-throughs leave behind
+# (reports, bench scratch, the throw-away certificates and downloaded video).
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis reports bench/.tmp build *.egg-info \
+	  certs result.mp4 task.json
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
