@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "proxy":
         config = settings_module.from_args(args)
-        problem = config.problem()
+        problem = config.proxy_problem()
         if problem:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2

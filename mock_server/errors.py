@@ -154,8 +154,8 @@ def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[.
         else:
             message = DEFAULT_MESSAGES.get(exc.status_code, "Error")
         if exc.status_code in PROBLEM_RULES:
-            note(request.scope, Violation(REQUEST, *PROBLEM_RULES[exc.status_code],
-                                          f"{message}: {request.method} {request.url.path}"))
+            said = message if exc.status_code == 405 else f"{message}: {request.url.path}"
+            note(request.scope, Violation(REQUEST, *PROBLEM_RULES[exc.status_code], said))
         return _connexion_response(error_for_status(exc.status_code, message, headers=headers))
 
     return handle

@@ -102,6 +102,10 @@ class Settings:
             return "--workers must be at least 1"
         if self.workers > 1 and not self.state:
             return "--workers above 1 needs --state FILE: the workers share tasks, clock and rules through it"
+        return None
+
+    def proxy_problem(self) -> str | None:
+        """The same for ``evolink-mock proxy`` (which ignores the serve-only settings)."""
         if not self.upstream.startswith(("http://", "https://")):
             return f"--upstream must be an http:// or https:// URL, got {self.upstream!r}"
         if self.max_creates is not None and self.max_creates < 0:
