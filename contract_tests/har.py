@@ -153,12 +153,13 @@ async def _judge(exchanges: list[Exchange], report: Report) -> None:
             report.skip(RESPONSE, "response_matches_spec", subject,
                         "the proxy answered (the upstream never did)")
         else:
-            problems = answers.check(verdict.operation, exchange.status,
-                                     exchange.response_headers, exchange.response_body)
+            head = exchange.method == "HEAD"      # an answer of headers only
+            problems = answers.check(verdict.operation, exchange.status, exchange.response_headers,
+                                     None if head else exchange.response_body)
             found += problems
             report.run(RESPONSE, "response_matches_spec", subject).record(
                 [str(v) for v in problems], exchange.line)
-            if exchange.response_body is None:
+            if exchange.response_body is None and not head:
                 report.notes.append(f"{exchange.line}: the file has no response body; only the "
                                     "status and headers were checked")
         verdict_text = "ok" if not found else f"{len(found)} violation{'s' * (len(found) > 1)}"

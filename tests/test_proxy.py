@@ -129,6 +129,16 @@ def test_every_drift_of_the_upstream_is_named(via: httpx.Client, drifting: Drift
     assert all(v["message"] for v in found["violations"])
 
 
+def test_a_head_request_is_answered_with_the_upstreams_headers_and_judged_without_a_body(
+        via: httpx.Client) -> None:
+    task_id = via.post(CREATE, json=GROK).json()["id"]
+    full = via.get(f"/v1/tasks/{task_id}")
+    head = via.head(f"/v1/tasks/{task_id}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(full.content))
+    assert journal(via)[-1]["violations"] == []
+
+
 def test_upstream_connections_are_reused(via: httpx.Client, drifting: DriftingUpstream) -> None:
     task_id = via.post(CREATE, json=GROK).json()["id"]
     for _ in range(5):

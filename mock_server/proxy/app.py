@@ -95,6 +95,7 @@ class Answer:
     body: bytes
     local: bool             # the proxy answered, not the upstream
     outcome: str            # for the tally: forwarded, refused, over budget, upstream error
+    length: str | None = None   # the upstream's Content-Length (what a HEAD answer announces)
 
 
 def _local(error: ApiError, outcome: str) -> Answer:
@@ -171,9 +172,10 @@ class ProxyApp:
                             verdict.body, True, "refused (invalid)")
         answered = time.perf_counter()
         found = list(verdict.violations)
+        head = scope["method"] == "HEAD"      # the answer to a HEAD has headers only
         if not answer.local:
             found += self.responses.check(verdict.operation, answer.status,
-                                          _header_map(answer.headers), answer.body)
+                                          _header_map(answer.headers), None if head else answer.body)
             for violation in found[len(verdict.violations):]:
                 note(scope, violation)
         self.tally.exchanges += 1
@@ -183,10 +185,13 @@ class ProxyApp:
         if self.recorder is not None:     # before the client sees the answer: see record.py
             self._record(scope, body, answer, started, (checked - clock, answered - checked),
                          found, verdict)
+        length = str(len(answer.body))
+        if head:
+            length = answer.length or length
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
                                 for k, v in answer.headers if k.lower() not in NOT_RELAYED]
-                    + [(b"content-length", str(len(answer.body)).encode())]})
+                    + [(b"content-length", length.encode())]})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def _forward(self, scope: Scope, body: bytes, verdict: Verdict) -> Answer:
@@ -216,7 +221,8 @@ class ProxyApp:
                 code="bad_gateway", type="proxy_error"), "upstream error")
         relayed = [(name, value) for name, value in response.headers.multi_items()
                    if name.lower() not in NOT_RELAYED]
-        return Answer(response.status_code, relayed, response.content, False, "forwarded")
+        return Answer(response.status_code, relayed, response.content, False, "forwarded",
+                      response.headers.get("content-length"))
 
     def _url(self, scope: Scope) -> str:
         path = scope.get("raw_path") or scope["path"].encode()
