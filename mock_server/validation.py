@@ -333,13 +333,6 @@ def _inspect(value: Any) -> None:
     """Refuse bodies nested deeper than any request of this API needs, and numbers too large
     for a float (JSON allows ``1e400``; it would reach the validator as infinity). Iterative,
     so hostile nesting cannot exhaust the stack."""
-    try:
-        _inspect_nodes(value)
-    except ApiError as error:
-        raise broke(error, "json", error.param) from None
-
-
-def _inspect_nodes(value: Any) -> None:
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     while stack:
         node, path = stack.pop()
@@ -389,7 +382,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         return _parse_json(raw)
     except ApiError as error:
-        raise (error if error.rule else broke(error, "json", None)) from None
+        raise broke(error, "json", error.param) from None
 
 
 def _parse_json(raw: bytes) -> Any:
