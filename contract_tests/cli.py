@@ -15,6 +15,7 @@ import httpx
 import requests
 
 from mock_server.domain.scenarios import ScenarioError
+from mock_server.spec import SpecError
 
 from .budget import default_max_credits
 from .callbacks import CallbackOptions, rehearse
@@ -31,7 +32,7 @@ def _server(args: argparse.Namespace) -> Report:
     return check_server(ServerOptions(
         base_url=args.base_url, api_key=args.api_key, other_api_key=args.other_api_key,
         max_credits=max_credits, max_examples=args.max_examples, max_wait=args.max_wait,
-        phases=tuple(args.phases.split(","))))
+        phases=tuple(args.phases.split(",")), spec=args.spec))
 
 
 def _client(args: argparse.Namespace) -> Report:
@@ -48,7 +49,7 @@ def _callbacks(args: argparse.Namespace) -> Report:
 
 
 def _har(args: argparse.Namespace) -> Report:
-    return check_har(args.file)
+    return check_har(args.file, spec=args.spec)
 
 
 def _phases(text_value: str) -> str:
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="generated cases per operation in the fuzzing phases (default: 100)")
     server.add_argument("--max-wait", type=float, default=600.0,
                         help="longest wait for one task to finish, in seconds (default: 600)")
+    server.add_argument("--spec", metavar="FILE",
+                        help="the OpenAPI document to check against (default: the one the "
+                        "server publishes at /openapi.json, else the shipped spec)")
     server.add_argument("--phases", type=_phases, default=",".join(PHASES),
                         help=f"comma-separated subset of {','.join(PHASES)}")
     server.set_defaults(handler=_server)
@@ -105,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "the spec. Any HAR 1.2 file: evolink-mock proxy --record, a "
                               "browser's export, another tool's.")
     har.add_argument("file", metavar="FILE.har")
+    har.add_argument("--spec", metavar="FILE", help="OpenAPI document to check against (default: "
+                     "the shipped spec), e.g. the one a mock serves with --spec")
     har.set_defaults(handler=_har)
 
     for sub in (server, client, callbacks, har):
@@ -117,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Report] = args.handler
     try:
         report = handler(args)
-    except (httpx.HTTPError, requests.RequestException, ScenarioError, OSError, HarError) as exc:
+    except (httpx.HTTPError, requests.RequestException, ScenarioError, SpecError, OSError,
+            HarError) as exc:
         print(f"evolink-contract {args.subcommand}: {exc}", file=sys.stderr)
         return 2
     text.render(report, sys.stdout)

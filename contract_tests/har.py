@@ -135,8 +135,8 @@ def _vendor_prefixes(spec: dict[str, Any]) -> tuple[str, ...]:
                          for path, _method, _op in operations(spec)}))
 
 
-async def _judge(exchanges: list[Exchange], report: Report) -> None:
-    gate = RequestGate(gate_app(Settings(clock="manual")))
+async def _judge(exchanges: list[Exchange], report: Report, spec: str | None) -> None:
+    gate = RequestGate(gate_app(Settings(clock="manual", spec=spec)))
     answers = ResponseChecker(gate.app.spec)
     prefixes = _vendor_prefixes(gate.app.spec)
     skipped = 0
@@ -169,10 +169,11 @@ async def _judge(exchanges: list[Exchange], report: Report) -> None:
                              f"API ({', '.join(prefixes)}), {skipped} others skipped")
 
 
-def check_har(path: str | Path) -> Report:
+def check_har(path: str | Path, spec: str | None = None) -> Report:
+    """``spec``: another OpenAPI document than the shipped one (as ``serve --spec``)."""
     exchanges = read_har(path)
     report = Report(HAR, str(path))
-    asyncio.run(_judge(exchanges, report))
+    asyncio.run(_judge(exchanges, report, spec))
     if not any(run.phase == REQUEST for run in report.runs.values()):
         report.notes.append("no exchange with the vendor API in the file: nothing was checked")
     return report

@@ -115,7 +115,8 @@ class MockApp:
     def __init__(self, settings: Settings | None = None, worker: int = 0,
                  vendor_handler: Handler | None = None) -> None:
         self.settings = settings or Settings()
-        spec = load_spec(allow_http_callbacks=bool(self.settings.allow_callback_hosts))
+        spec = load_spec(self.settings.spec,
+                         allow_http_callbacks=bool(self.settings.allow_callback_hosts))
         self.spec = spec
         self.service = MockService(self.settings, spec, worker=worker)
         handlers = HANDLERS if vendor_handler is None else {
