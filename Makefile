@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/evolink-mock serve
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The dashboard's browser tests drive Debian's chromium through its chromedriver; install them
 # when missing and possible, otherwise those tests skip and say why.
@@ -31,10 +31,11 @@ browser:
 	  else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi; \
 	fi
 
-# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md.
+# Throughput, latency, memory, callback bursts, fixture cost vs Stoplight Prism; see
+# bench/README.md. One measurement: make bench ONLY=callbacks (or fixture, ...).
 # How long each target takes is stated once, in the README's table.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(if $(ONLY),--only $(ONLY))
 
 # docs/dashboard.png, from a scripted session (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)

@@ -73,6 +73,11 @@ class RequestJournal:
     def clear(self) -> None:
         self.entries.clear()
 
+    def restart(self) -> None:
+        """Number entries from 1 again, as a fresh mock does (a restarting reset)."""
+        self.entries.clear()
+        self._seq = 0
+
 
 class SharedJournal:
     """The journal of ``serve --workers N``: every worker's entries, kept in the state file.

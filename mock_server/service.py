@@ -47,9 +47,7 @@ class MockService:
         self._generation = self._resets = -1
         self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
         self.clock = self._restore_clock()
-        # Each worker draws its own ids: two generators seeded alike would collide.
-        self.ids = IdFactory(settings.seed if not self.shared or settings.seed is None
-                             else f"{settings.seed}:{worker}")
+        self.ids = IdFactory(self._id_seed())
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
         # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
@@ -61,6 +59,7 @@ class MockService:
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
         self.rules: list[Rule] = self._stored_rules()
+        self._scenario_rules: list[tuple[str, dict[str, Any]]] = []
         self._rule_ids = itertools.count(len(self.rules) + 1)
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
@@ -74,6 +73,11 @@ class MockService:
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         # Sends callbacks while the server runs (started and stopped by the app's lifespan).
         self.callbacks = CallbackDispatcher(self)
+
+    def _id_seed(self) -> int | str | None:
+        # Each worker draws its own ids: two generators seeded alike would collide.
+        seed = self.settings.seed
+        return seed if not self.shared or seed is None else f"{seed}:{self.worker}"
 
     # --- clock --------------------------------------------------------------------------
 
@@ -331,6 +335,7 @@ class MockService:
     def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules
         (a restart, or another worker that loaded them first)."""
+        self._scenario_rules = rules   # a restarting reset loads them again
         with self._changing():
             if self.rules:
                 return
@@ -379,15 +384,26 @@ class MockService:
                      "credits": task.credits},
         }
 
-    def reset(self) -> None:
-        """Forget everything but the clock, which never goes back."""
+    def reset(self, *, restart: bool = False) -> None:
+        """Forget everything but the clock, which never goes back; with ``restart``, start
+        over as a mock just launched with these settings (what the pytest fixture does
+        between tests instead of building a new app and server: ~1 ms instead of ~200 ms)."""
         with self._changing():
             self.store.clear()
+            if restart:
+                self.clock = Clock.start(self.clock.speed, self.clock.wall)
             self._save_clock(self.clock)
             if self.shared:
                 self._resets = self.store.bump(RESETS)
         self.rules = []
         self.journal.clear()
+        if restart:
+            if self.settings.seed is not None:   # re-seeded, not rebuilt: a new Faker costs ~20 ms
+                self.ids.fake.seed_instance(self._id_seed())
+            self._rule_ids = itertools.count(1)
+            if isinstance(self.journal, RequestJournal):
+                self.journal.restart()
+            self.load_scenario_rules(self._scenario_rules)
         for listener in self.reset_listeners:
             listener()
         self._clock_moved()
