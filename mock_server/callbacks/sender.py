@@ -5,33 +5,41 @@ since; so every attempt resolves the host again, checks *every* address, and con
 a checked address rather than handing the name to an HTTP client to resolve once more.
 The Host header and TLS SNI (and certificate check) still use the URL's host name.
 
-The HTTP client is aiohttp. Its pool keys a connection by (host name, port, TLS), not by
-the address it connected to, so one aiohttp connector serves one checked address: its
-resolver answers that address and nothing else. An attempt resolves and checks first, then
-sends through the connector of a checked address; a pooled connection is thus reused only
-by an attempt that checked the same address for the same host name, so reuse never skips
-a check, an SNI or a certificate verification.
-
 Connections are kept alive and reused, which is what makes bursts cheap (1,000 callbacks due
-at once to one HTTPS handler: 8 TLS handshakes instead of 1,000; bench/results.md).
+at once to one HTTPS handler: 8 TLS handshakes instead of 1,000; bench/results.md). A
+pooled connection belongs to one (scheme, checked address, port, host name): it is reused
+only by an attempt that resolved and checked the same address for the same host name, so
+reuse never skips a check, an SNI or a certificate verification.
+
+The HTTP/1.1 exchange is written here on an asyncio Protocol with httptools' parser (what
+uvicorn parses with): the profile of a burst showed httpx/httpcore/anyio spending ~0.5 ms
+of CPU per request, several times the rest of a delivery. aiohttp 3.14.5 (C parser, one
+TCPConnector per checked address, its resolver answering that address) was tried in its
+place (issue 16, branch i16b, commit "Callback sender on aiohttp") and not kept:
+- mock CPU per callback, `make bench ONLY=callbacks --baseline-ref`, same run, 1,000 / 100
+  due at once: HTTP 0.54 / 0.50 ms on aiohttp vs 0.28 / 0.20 ms here; HTTPS 0.74 / 1.00 ms
+  vs 0.42 / 0.40 ms (due→sent p99 1,000 HTTPS 2,107 vs 1,581 ms; load average 7 on 2 cores);
+- the sender alone in one process (bench/receiver.py on the other core), 3 rounds: aiohttp
+  0.36-0.59 ms per callback, this client 0.10-0.32 ms; aiohttp's request machinery
+  (ClientSession._request, ClientRequest) is most of the difference, its tracing hook ~0.05 ms;
+- llhttp in aiohttp refuses a 204 that carries a body (as some handlers send) and loses the
+  answer: "Data after `Connection: close`"; here the answer settles at its headers. TLS sessions are not resumed:
+asyncio's create_connection takes no session, and with kept-alive connections a burst to one
+handler makes only as many handshakes as it opens connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
-import socket
 import ssl
 import time
-from types import SimpleNamespace
-from typing import Awaitable, Callable
+from collections import defaultdict
 from urllib.parse import quote, urlsplit
+from typing import Awaitable, Callable
 
-import aiohttp
 import certifi
-from aiohttp.abc import AbstractResolver, ResolveResult
-from yarl import URL
+import httptools
 
 from .delivery import Attempt, Delivery, Outcome
 from .policy import CallbackPolicy, _parse_url, host_and_port
@@ -49,20 +57,13 @@ CONNECTIONS_PER_ADDRESS = 8
 MAX_ON_THE_WIRE = 100
 # An idle connection is reused only this soon: below the shortest keep-alive timeout of common
 # servers (gunicorn 2 s; uvicorn and Node 5 s; nginx 75 s), so the handler has not closed it
-# as the request goes out. A POST is never sent twice (aiohttp retries a dropped pooled
-# connection only for idempotent methods), so a stale connection would cost a failed attempt.
+# as the request goes out. A POST is never sent twice, so a stale connection would cost a
+# failed attempt (and the retry 1 s later).
 IDLE_SECONDS = 1.0
 # An answer body longer than this is not read to its end: the connection is closed instead.
 DRAIN_BYTES = 64 * 1024
-# A connector (one per checked address) nobody used for this long is closed: its connections
-# are past IDLE_SECONDS anyway, and a long run meets many addresses.
-CONNECTOR_IDLE_SECONDS = 60.0
 
 PoolKey = tuple[str, str, int, str]   # scheme, checked address, port, host name (SNI, Host)
-_HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-# aiohttp adds Accept and Accept-Encoding by itself: the handler should answer plain text,
-# whose start is the snippet.
-_SKIP_HEADERS = frozenset({"Accept", "Accept-Encoding"})
 
 
 def trust(ca_file: str | None) -> ssl.SSLContext:
@@ -74,9 +75,9 @@ def trust(ca_file: str | None) -> ssl.SSLContext:
 
 
 @functools.lru_cache(maxsize=4096)
-def _request_url(url: str) -> tuple[str, str, int, URL]:
-    """(scheme, host, port, the URL to send) for a URL the policy accepted (so: ASCII-only
-    after IDNA, no userinfo, no whitespace). The path is sent as written, not normalised."""
+def _request_head(url: str) -> tuple[str, bytes]:
+    """The scheme, and the request line and headers up to Content-Length, for a URL the
+    policy accepted (so: ASCII-only after IDNA, no userinfo, no whitespace)."""
     host, port = host_and_port(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -85,48 +86,170 @@ def _request_url(url: str) -> tuple[str, str, int, URL]:
                    safe="!#$%&'()*+,/:;=?@[]~")
     name = f"[{host}]" if ":" in host else host
     netloc = name if parts.port is None else f"{name}:{port}"
-    return scheme, host, port, URL(f"{scheme}://{netloc}{target}", encoded=True)
+    return scheme, (f"POST {target} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\n"
+                    f"User-Agent: {USER_AGENT}\r\n").encode("ascii")
 
 
 class RemoteProtocolError(ConnectionError):
     """The handler closed the connection or answered something that is not HTTP/1.x."""
 
 
-class _CheckedAddress(AbstractResolver):
-    """The resolver of one connector: every name is the one address the attempt checked."""
+class _Exchange(asyncio.Protocol):
+    """One client connection: a request at a time, the answer parsed by httptools."""
 
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._answer: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._status = 0
+        self._snippet = bytearray()
+        self._body_bytes = 0
+        self._complete = False
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        return [{"hostname": host, "host": self.address, "port": port, "family": self.family,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+    # --- asyncio.Protocol ------------------------------------------------------------------
 
-    async def close(self) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport   # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:   # bytes nobody asked for: this connection is not for reuse
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._settle(error=RemoteProtocolError(f"not an HTTP/1.1 answer: {exc}"))
+        except httptools.HttpParserUpgrade:
+            self._settle(error=RemoteProtocolError("the handler switched protocols"))
+
+    def eof_received(self) -> bool:
+        self._lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        self.closed = True
+        if self._parser is not None and self._status:   # an answer framed by the close
+            self._settle(answer=(self._status, bytes(self._snippet), False))
+        self._settle(error=RemoteProtocolError("the handler closed the connection without an answer"))
+
+    # --- httptools callbacks -----------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:   # an interim answer (100 Continue): the real one follows
+            return
+        self._status = status
+
+    def on_body(self, body: bytes) -> None:
+        if not self._status:
+            return
+        self._body_bytes += len(body)
+        if len(self._snippet) < SNIPPET_CHARS * 4:
+            self._snippet += body[:SNIPPET_CHARS * 4 - len(self._snippet)]
+        if self._body_bytes > DRAIN_BYTES:   # enough of it: answer now, close the connection
+            self._settle(answer=(self._status, bytes(self._snippet), False))
+
+    def on_message_complete(self) -> None:
+        if not self._status:   # an interim answer ended; the parser reads the real one next
+            return
+        assert self._parser is not None
+        self._complete = True
+        self._settle(answer=(self._status, bytes(self._snippet), self._parser.should_keep_alive()))
+
+    # --- use -------------------------------------------------------------------------------
+
+    def usable(self, now: float) -> bool:
+        return not self.closed and self.transport is not None and not self.transport.is_closing() \
+            and now - self.idle_since <= IDLE_SECONDS
+
+    async def request(self, data: bytes) -> tuple[int, bytes, bool]:
+        """Write one request; its answer as (status, start of the body, reusable)."""
+        assert self.transport is not None and self._answer is None
+        self._answer = asyncio.get_running_loop().create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self._status, self._snippet, self._body_bytes, self._complete = 0, bytearray(), 0, False
+        self.transport.write(data)
+        try:
+            status, snippet, reusable = await self._answer
+        except BaseException:   # no answer, a timeout or a reset: this connection is done
+            self.close()
+            raise
+        finally:
+            self._answer = None
+        if not reusable or not self._complete:
+            self.close()
+        self._parser = None
+        return status, snippet, reusable and self._complete and not self.closed
+
+    def _settle(self, *, answer: tuple[int, bytes, bool] | None = None,
+                error: Exception | None = None) -> None:
+        if self._answer is None or self._answer.done():
+            return
+        if error is not None:
+            self._answer.set_exception(error)
+            self.close()
+        else:
+            self._answer.set_result(answer)   # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Pool:
+    """Kept-alive connections per :data:`PoolKey`, at most ``per_key`` open at once."""
+
+    def __init__(self, per_key: int) -> None:
+        self.per_key = per_key
+        self._slots: dict[PoolKey, asyncio.Semaphore] = {}
+        self._idle: defaultdict[PoolKey, list[_Exchange]] = defaultdict(list)
+        self._swept = time.monotonic()
+        self.opened = 0   # connections made, for tests and the bench
+
+    def slot(self, key: PoolKey) -> asyncio.Semaphore:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = asyncio.Semaphore(self.per_key)
+        return slot
+
+    def take(self, key: PoolKey) -> _Exchange | None:
+        """An idle connection of this key that can carry a request now (most recent first)."""
+        idle, now = self._idle.get(key), time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if connection.usable(now):
+                return connection
+            connection.close()
         return None
 
+    def give_back(self, key: PoolKey, connection: _Exchange) -> None:
+        now = time.monotonic()
+        connection.idle_since = now
+        self._idle[key].append(connection)
+        if now - self._swept > IDLE_SECONDS:   # close what nobody will reuse
+            self._swept = now
+            for other, idle in list(self._idle.items()):
+                for connection in idle:
+                    if not connection.usable(now):
+                        connection.close()
+                kept = [c for c in idle if not c.closed]
+                if kept:
+                    self._idle[other] = kept
+                else:
+                    del self._idle[other]
 
-async def _headers_sent(session: aiohttp.ClientSession, context: SimpleNamespace,
-                        params: aiohttp.TraceRequestHeadersSentParams) -> None:
-    context.trace_request_ctx()   # the attempt's on_write: the request went out now
-
-
-class _Connector:
-    """The aiohttp session of one checked address, and when it was last used."""
-
-    def __init__(self, address: str, tls: ssl.SSLContext, tracing: aiohttp.TraceConfig) -> None:
-        connector = aiohttp.TCPConnector(
-            resolver=_CheckedAddress(address), use_dns_cache=False, ssl=tls,
-            limit=0, limit_per_host=CONNECTIONS_PER_ADDRESS, keepalive_timeout=IDLE_SECONDS)
-        # No client timeout here: the attempt's deadline (Sender._send) covers the exchange.
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-            headers=_HEADERS, skip_auto_headers=_SKIP_HEADERS, auto_decompress=False,
-            trace_configs=[tracing], cookie_jar=aiohttp.DummyCookieJar())
-        self.used = time.monotonic()
-        self.busy = 0
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
 
 
 class Sender:
@@ -138,17 +261,13 @@ class Sender:
         self.timeout = timeout
         self.resolver = resolver or policy.resolve
         self._tls = trust(ca_file)
-        self._tracing = aiohttp.TraceConfig()
-        self._tracing.on_request_headers_sent.append(_headers_sent)
-        self._tracing.freeze()
-        self._connectors: dict[str, _Connector] = {}
-        self._swept = time.monotonic()
-        # Our turn on one of a key's connections is taken before aiohttp sees the request, with
-        # as many turns as aiohttp's limit_per_host: aiohttp never queues, and the wait stays
-        # outside the answer deadline (Sender._send).
-        self._slots: dict[PoolKey, asyncio.Semaphore] = {}
+        self._pool = _Pool(CONNECTIONS_PER_ADDRESS)
         self._lookups: dict[str, asyncio.Future[list[str]]] = {}
         self._wire = asyncio.Semaphore(MAX_ON_THE_WIRE)
+
+    @property
+    def connections_opened(self) -> int:
+        return self._pool.opened
 
     async def attempt(self, delivery: Delivery, now: Callable[[], float]) -> Attempt:
         """Send the delivery's next attempt and record it there; ``now`` is the clock the
@@ -196,11 +315,7 @@ class Sender:
                         url, addresses, body, lambda: written.append((now(), time.time())), queue_for)
         except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
-        except aiohttp.ServerDisconnectedError:
-            error = "RemoteProtocolError: the handler closed the connection without an answer"
-        except aiohttp.ClientResponseError as exc:   # aiohttp's parser refused the answer
-            error = f"RemoteProtocolError: not an HTTP/1.1 answer: {exc.message}"
-        except (OSError, ValueError, aiohttp.ClientError) as exc:
+        except (OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         latency = round((time.perf_counter() - started - waited) * 1000, 3)
         return Outcome(address, status, error, latency, snippet), (written[0] if written else None)
@@ -224,62 +339,44 @@ class Sender:
                     queue_for: Callable[[asyncio.Semaphore], Awaitable[None]]) -> tuple[str, int, str]:
         """Try the checked addresses in resolver order until one accepts the connection;
         ``queue_for`` takes a turn on one of the address's connections."""
-        scheme, host, port, target = _request_url(url)
+        host, port = host_and_port(url)
+        scheme, head = _request_head(url)
+        request = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         failure: Exception = OSError(f"{host} did not resolve to any address")
         for address in addresses:
             key = (scheme, address, port, host)
-            slot = self._slots.get(key)
-            if slot is None:
-                slot = self._slots[key] = asyncio.Semaphore(CONNECTIONS_PER_ADDRESS)
+            slot = self._pool.slot(key)
             await queue_for(slot)
             try:
                 await queue_for(self._wire)
             except BaseException:
                 slot.release()
                 raise
-            connector = self._connector(address)
-            connector.busy += 1
             try:
-                async with connector.session.post(target, data=body, allow_redirects=False,
-                                                  trace_request_ctx=on_write) as answer:
-                    return address, answer.status, await _snippet(answer)
-            except aiohttp.ClientConnectorError as exc:   # nothing was sent (refused, TLS): next address
-                failure = exc
+                connection = self._pool.take(key)
+                if connection is None:
+                    try:
+                        connection = await self._connect(key)
+                    except OSError as exc:
+                        failure = exc
+                        continue
+                on_write()
+                status, snippet, reusable = await connection.request(request)
+                if reusable:
+                    self._pool.give_back(key, connection)
+                return address, status, snippet.decode("utf-8", "replace")[:SNIPPET_CHARS]
             finally:
-                connector.busy -= 1
-                connector.used = time.monotonic()
                 self._wire.release()
                 slot.release()
         raise failure
 
-    def _connector(self, address: str) -> _Connector:
-        connector = self._connectors.get(address)
-        if connector is None:
-            connector = self._connectors[address] = _Connector(address, self._tls, self._tracing)
-        now = time.monotonic()
-        if now - self._swept > CONNECTOR_IDLE_SECONDS:
-            self._swept = now
-            for other, idle in list(self._connectors.items()):
-                if idle.busy == 0 and now - idle.used > CONNECTOR_IDLE_SECONDS:
-                    del self._connectors[other]
-                    asyncio.ensure_future(idle.session.close())
-        return connector
+    async def _connect(self, key: PoolKey) -> _Exchange:
+        scheme, address, port, host = key
+        tls = {"ssl": self._tls, "server_hostname": host} if scheme == "https" else {}
+        transport, connection = await asyncio.get_running_loop().create_connection(
+            _Exchange, address, port, **tls)
+        self._pool.opened += 1
+        return connection
 
     async def aclose(self) -> None:
-        connectors, self._connectors = list(self._connectors.values()), {}
-        for connector in connectors:
-            await connector.session.close()
-
-
-async def _snippet(answer: aiohttp.ClientResponse) -> str:
-    """The start of the answer body; a body longer than DRAIN_BYTES is not read to its end,
-    and its connection is closed rather than pooled."""
-    start, read = bytearray(), 0
-    while chunk := await answer.content.read(DRAIN_BYTES):
-        read += len(chunk)
-        if len(start) < SNIPPET_CHARS * 4:
-            start += chunk[:SNIPPET_CHARS * 4 - len(start)]
-        if read > DRAIN_BYTES:
-            answer.close()
-            break
-    return bytes(start).decode("utf-8", "replace")[:SNIPPET_CHARS]
+        self._pool.close()
