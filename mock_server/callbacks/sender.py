@@ -13,7 +13,11 @@ reuse never skips a check, an SNI or a certificate verification.
 
 The HTTP/1.1 exchange is written here on an asyncio Protocol with httptools' parser (what
 uvicorn parses with): the profile of a burst showed httpx/httpcore/anyio spending ~0.5 ms
-of CPU per request, several times the rest of a delivery. aiohttp 3.14.5 (C parser, one
+of CPU per request, several times the rest of a delivery. TLS sessions are not resumed:
+asyncio's create_connection takes no session, and with kept-alive connections a burst to one
+handler makes only as many handshakes as it opens connections.
+
+aiohttp 3.14.5 (C parser, one
 TCPConnector per checked address, its resolver answering that address) was tried in its
 place (issue 16, branch i16b, commit "Callback sender on aiohttp") and not kept:
 - mock CPU per callback, bench/run.py --only callbacks --baseline-ref, two runs, 1,000 / 100
@@ -25,9 +29,7 @@ place (issue 16, branch i16b, commit "Callback sender on aiohttp") and not kept:
   0.36-0.59 ms per callback, this client 0.10-0.32 ms; aiohttp's request machinery
   (ClientSession._request, ClientRequest) is most of the difference, its tracing hook ~0.05 ms;
 - llhttp in aiohttp refuses a 204 that carries a body (as some handlers send) and loses the
-  answer: "Data after `Connection: close`"; here the answer settles at its headers. TLS sessions are not resumed:
-asyncio's create_connection takes no session, and with kept-alive connections a burst to one
-handler makes only as many handshakes as it opens connections.
+  answer: "Data after `Connection: close`"; here the answer settles at its headers.
 """
 
 from __future__ import annotations
