@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections import deque
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -63,9 +64,9 @@ class RequestJournal:
         entry.seq = self._seq
         self.entries.append(entry)
 
-    def query(self, *, key: str | None = None, path_prefix: str | None = None,
+    def query(self, *, key: str | None = None, path: str | None = None,
               since: int = 0) -> list[JournalEntry]:
-        return _matching((e for e in self.entries if e.seq > since), key, path_prefix)
+        return _matching((e for e in self.entries if e.seq > since), key, path)
 
     def clear(self) -> None:
         self.entries.clear()
@@ -105,11 +106,11 @@ class SharedJournal:
             records, self._unsaved = [e.to_dict() for e in self._unsaved], []
             self.store.append_journal(records, keep=self.max_entries, resets=self._resets)
 
-    def query(self, *, key: str | None = None, path_prefix: str | None = None,
+    def query(self, *, key: str | None = None, path: str | None = None,
               since: int = 0) -> list[JournalEntry]:
         self.flush()
         entries = (JournalEntry(**{**record, "seq": seq}) for seq, record in self.store.journal(since))
-        return _matching(entries, key, path_prefix)
+        return _matching(entries, key, path)
 
     def clear(self) -> None:
         """After a reset (which empties the table): forget the entries from before it."""
@@ -118,9 +119,11 @@ class SharedJournal:
 
 
 def _matching(entries: Iterable[JournalEntry], key: str | None,
-              path_prefix: str | None) -> list[JournalEntry]:
+              path: str | None) -> list[JournalEntry]:
+    """``path`` is a glob (``fnmatchcase``: ``*`` spans ``/`` too), the one semantics of the
+    admin API's ``?path=`` and the pytest helper (spec/mock-admin.yaml)."""
     return [e for e in entries if (key is None or e.key == key)
-            and (path_prefix is None or e.path.startswith(path_prefix))]
+            and (path is None or fnmatchcase(e.path, path))]
 
 
 def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

@@ -18,7 +18,8 @@ def _body(request: Request) -> dict:
 async def health(request: Request, service: MockService) -> Response:
     return json_response({"status": "ok", "tasks": service.store.count(),
                           "clock": service.clock_state(), "worker": service.worker,
-                          "workers": service.settings.workers})
+                          "workers": service.settings.workers,
+                          "api_keys": "configured" if service.settings.api_keys else "any"})
 
 
 async def get_clock(request: Request, service: MockService) -> Response:
@@ -66,7 +67,7 @@ async def reset(request: Request, service: MockService) -> Response:
 
 async def journal(request: Request, service: MockService) -> Response:
     params = request.query_params
-    entries = service.journal.query(key=params.get("key"), path_prefix=params.get("path"),
+    entries = service.journal.query(key=params.get("key"), path=params.get("path"),
                                     since=int(params.get("since", 0)))
     return json_response({"entries": [entry.to_dict() for entry in entries]})
 
