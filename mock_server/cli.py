@@ -23,6 +23,7 @@ from .domain.scenarios import Action, ScenarioError
 from .errors import ApiError
 from .server import serve
 from .service import MockService
+from .store import resolved
 from .settings import Settings
 from .spec import load_spec, model_names
 
@@ -83,13 +84,13 @@ def trigger(args: argparse.Namespace) -> int:
     try:
         service = MockService(settings, SPEC)
         fail = (args.error_code or DEFAULT_ERROR_CODE) if args.status == "failed" else None
-        created = service.create_task(
+        created = resolved(service.create_task(
             api_key="evolink-mock-trigger", media_base=DEFAULT_URL, action=Action(fail=fail),
-            body={"model": args.model, "prompt": TRIGGER_PROMPT, "callback_url": args.to})
+            body={"model": args.model, "prompt": TRIGGER_PROMPT, "callback_url": args.to}))
     except (ApiError, ValueError) as exc:
         print(f"refused: {exc.message if isinstance(exc, ApiError) else exc}", file=sys.stderr)
         return 1
-    task = service.store.get(created["id"])
+    task = resolved(service.store.get(created["id"]))
     assert task is not None
     payload = lifecycle.document(task, terminal_time(task))
     print(f"POST {args.to}: task {task.id} ({payload['status']})", flush=True)

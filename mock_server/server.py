@@ -17,6 +17,7 @@ import uvicorn
 
 from .app import MockApp, create_app
 from .settings import Settings
+from .store import resolved
 
 
 def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
@@ -71,7 +72,8 @@ class RunningServer:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
-        self.app.service.store.close()
+        if self.app.service.store.local:   # a networked store is closed by the app's lifespan
+            resolved(self.app.service.store.close())
 
     def __enter__(self) -> "RunningServer":
         return self.start()

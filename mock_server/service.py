@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import socket
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
@@ -24,7 +26,8 @@ from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .spec import error_codes, model_names, operations, resolve
-from .store import CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, open_store
+from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, is_postgresql, open_store,
+                    resolved)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -35,20 +38,29 @@ TASKS_READ_KEPT = 10_000
 
 class MockService:
     """``worker`` is this process's index under ``serve --workers N`` (``settings.workers``);
-    then tasks, clock, rules, deliveries and the journal live in the shared state file."""
+    then tasks, clock, rules, deliveries and the journal live in the shared state file.
+    With ``--state postgresql://...`` they live in PostgreSQL, shared by any number of
+    replicas (``replicated``).
+
+    A local store (memory, SQLite) is opened here; a networked one by ``open`` on the
+    server's event loop (the app's lifespan), before the first request."""
 
     def __init__(self, settings: Settings, spec: dict[str, Any], store: Store | None = None,
                  worker: int = 0) -> None:
         self.settings = settings
-        self.shared = settings.workers > 1
+        self.replicated = is_postgresql(settings.state)
+        self.shared = settings.workers > 1 or self.replicated
         self.store = store if store is not None else open_store(settings.state, shared=self.shared)
         self.worker = worker
         self._generation = self._resets = -1
         self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
-        self.clock = self._restore_clock()
-        # Each worker draws its own ids: two generators seeded alike would collide.
+        self.clock = Clock.start(None if settings.manual_clock else settings.speed)
+        self.opened = False
+        # Each worker draws its own ids: two generators seeded alike would collide. Replicas
+        # may run on several hosts with the same index, so theirs also name host and process.
         self.ids = IdFactory(settings.seed if not self.shared or settings.seed is None
-                             else f"{settings.seed}:{worker}")
+                             else f"{settings.seed}:{worker}" if not self.replicated
+                             else f"{settings.seed}:{socket.gethostname()}:{os.getpid()}")
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
         mapping = schemas["VideoGenerationRequest"]["discriminator"]["mapping"]
@@ -60,46 +72,80 @@ class MockService:
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
-        self.rules: list[Rule] = self._stored_rules()
-        self._rule_ids = itertools.count(len(self.rules) + 1)
+        self.rules: list[Rule] = []
+        self._rule_ids = itertools.count(1)
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
         self.clock_listeners: list[Callable[[], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
         self.journal: RequestJournal | SharedJournal = (
             SharedJournal(self.now, self.store) if self.shared else RequestJournal(self.now))
-        if self.shared:
-            self._generation, self._resets = self.store.counter(GENERATION), self.store.counter(RESETS)
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         # Sends callbacks while the server runs (started and stopped by the app's lifespan).
-        self.callbacks = CallbackDispatcher(self)
+        # Replicas claim due callbacks from PostgreSQL, so any of them may send any callback.
+        if self.replicated:
+            from .callbacks.claims import ClaimingDispatcher
+
+            self.callbacks: CallbackDispatcher | ClaimingDispatcher = ClaimingDispatcher(self)
+        else:
+            self.callbacks = CallbackDispatcher(self)
+        if self.store.local:
+            resolved(self.open())
+
+    async def open(self) -> None:
+        """Connect the store and take up what it holds: the clock, rules, counters."""
+        if self.opened:
+            return
+        await self.store.open()
+        self.clock = await self._restore_clock()
+        self.rules = await self._stored_rules()
+        self._rule_ids = itertools.count(len(self.rules) + 1)
+        if self.shared:
+            self._generation, self._resets = (await self.store.counter(GENERATION),
+                                              await self.store.counter(RESETS))
+            await self.journal.open()
+        self.opened = True
 
     # --- clock --------------------------------------------------------------------------
 
-    def _restore_clock(self) -> Clock:
+    async def _restore_clock(self) -> Clock:
         speed = None if self.settings.manual_clock else self.settings.speed
-        with self._exclusive():   # workers starting together must agree on one clock
-            saved = self.store.get_value(CLOCK_KEY)
+        async with self._exclusive():   # workers starting together must agree on one clock
+            saved = await self.store.get_value(CLOCK_KEY)
             if saved is not None and (saved["speed"] is None) == (speed is None):
                 return Clock(origin=saved["origin"], speed=speed, offset=saved["offset"])
             clock = Clock.start(speed)
-            self._save_clock(clock)
+            await self._save_clock(clock)
             return clock
 
-    def _save_clock(self, clock: Clock) -> None:
-        self.store.put_value(CLOCK_KEY, {"origin": clock.origin, "speed": clock.speed,
-                                         "offset": clock.offset})
+    async def _save_clock(self, clock: Clock) -> None:
+        await self.store.put_value(CLOCK_KEY, {"origin": clock.origin, "speed": clock.speed,
+                                               "offset": clock.offset})
 
     def now(self) -> float:
         return self.clock.now()
 
-    def advance(self, seconds: float) -> float:
-        with self._changing():
+    async def advance(self, seconds: float) -> float:
+        async with self._changing():
             now = self.clock.advance(seconds)
-            self._save_clock(self.clock)
+            await self._save_clock(self.clock)
         self._clock_moved()
+        await self.prune()
         return now
+
+    async def prune(self) -> int:
+        """Forget what is older than ``--retention`` hours of mock time; tasks forgotten.
+
+        A pruned task answers 404, as an unknown one does."""
+        keep = self.settings.retention_seconds
+        if keep is None:
+            return 0
+        before = self.now() - keep
+        removed = await self.store.prune(before)
+        self._tasks_read.clear()
+        self.journal.prune(before)
+        return removed
 
     def _clock_moved(self) -> None:
         for listener in self.clock_listeners:
@@ -115,76 +161,76 @@ class MockService:
 
     # --- shared state (serve --workers N) ---------------------------------------------------
 
-    def sync(self) -> bool:
+    async def sync(self) -> bool:
         """Take up what other workers changed since this one last looked; True if anything.
 
         One read of a counter when nothing changed, so every request can afford it."""
-        if not self.shared or self.store.counter(GENERATION) == self._generation:
+        if not self.shared or await self.store.counter(GENERATION) == self._generation:
             return False
-        self._take_up()
+        await self._take_up()
         return True
 
-    def _take_up(self) -> None:
-        self._generation = self.store.counter(GENERATION)
+    async def _take_up(self) -> None:
+        self._generation = await self.store.counter(GENERATION)
         self._tasks_read.clear()
-        resets = self.store.counter(RESETS)
-        saved = self.store.get_value(CLOCK_KEY)
+        resets = await self.store.counter(RESETS)
+        saved = await self.store.get_value(CLOCK_KEY)
         moved = saved is not None and (saved["origin"], saved["offset"]) != (self.clock.origin,
                                                                               self.clock.offset)
         if moved:
             self.clock = Clock(origin=saved["origin"], speed=self.clock.speed, offset=saved["offset"])
-        self.rules = self._stored_rules()
+        self.rules = await self._stored_rules()
         if resets != self._resets:
             self._resets = resets
-            self.journal.clear()
+            await self.journal.clear()
             for listener in self.reset_listeners:
                 listener()
         if moved:
             self._clock_moved()
 
-    def _task(self, task_id: str) -> Task | None:
+    async def _task(self, task_id: str) -> Task | None:
         """A stored task. Workers keep the tasks they read: a task changes only by a cancel or
         a reset, and both bump the counter that empties this cache (``_take_up``), so
         clients polling one task cost no read of the file."""
         if not self.shared:
-            return self.store.get(task_id)
+            return await self.store.get(task_id)
         task = self._tasks_read.get(task_id)
         if task is None:
-            task = self.store.get(task_id)
+            task = await self.store.get(task_id)
             if task is not None:
                 if len(self._tasks_read) >= TASKS_READ_KEPT:
                     self._tasks_read.clear()
                 self._tasks_read[task_id] = task
         return task
 
-    def _stored_rules(self) -> list[Rule]:
+    async def _stored_rules(self) -> list[Rule]:
         return [rule_from_dict(data, data["id"], self.failure_codes, self.settings.seed)
-                for data in self.store.get_value(RULES_KEY, [])]
+                for data in await self.store.get_value(RULES_KEY, [])]
 
-    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+    def _exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """A write transaction across workers; nothing to serialise in one process."""
         return self.store.transaction() if self.shared else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def _changing(self, announce: bool = True) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _changing(self, announce: bool = True) -> AsyncIterator[None]:
         """A change to shared values: made on the latest values, then (unless the caller
         announces only what it actually changed) announced to the others."""
         if not self.shared:
             yield
             return
-        with self.store.transaction():
-            self._take_up()
+        async with self.store.transaction():
+            await self._take_up()
             yield
             if announce:
-                self._announce()
+                await self._announce()
 
-    def _announce(self) -> None:
+    async def _announce(self) -> None:
         if self.shared:
-            self._generation = self.store.bump(GENERATION)
+            self._generation = await self.store.bump(GENERATION)
 
     # --- tasks --------------------------------------------------------------------------
 
-    def create_task(self, *, api_key: str, body: dict[str, Any], media_base: str,
+    async def create_task(self, *, api_key: str, body: dict[str, Any], media_base: str,
                     action: Action = Action()) -> dict[str, Any]:
         """Store a new task for a validated request and answer its create document."""
         model = body["model"]
@@ -211,11 +257,11 @@ class MockService:
             media_base=sys.intern(media_base),
         )
         if self.settings.credits is None:
-            self.store.put(task)
+            await self.store.put(task)
         else:
-            with self._exclusive():   # the balance check and the write as one step
-                self._check_balance(task)
-                self.store.put(task)
+            async with self._exclusive():   # the balance check and the write as one step
+                await self._check_balance(task)
+                await self.store.put(task)
         self._changed(task)
         return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_per_mock)
 
@@ -223,8 +269,8 @@ class MockService:
         for listener in self.task_listeners:
             listener(task)
 
-    def owned_task(self, *, api_key: str, task_id: str) -> Task:
-        task = self._task(task_id)
+    async def owned_task(self, *, api_key: str, task_id: str) -> Task:
+        task = await self._task(task_id)
         if task is None:
             raise self.error("getTask", 404, f"Task {task_id} not found", param="task_id")
         if task.owner != key_fingerprint(api_key):
@@ -242,7 +288,7 @@ class MockService:
 
     # --- credits (only with --credits) ---------------------------------------------------
 
-    def balance(self, owner: str) -> float | None:
+    async def balance(self, owner: str) -> float | None:
         """Credits left for a key: the start balance minus what its tasks hold.
 
         A failed task's credits come back (refund), so this is computed from the tasks'
@@ -251,12 +297,12 @@ class MockService:
         if self.settings.credits is None:
             return None
         now = self.now()
-        held = sum(task.credits for task in self.store.tasks() if task.owner == owner
+        held = sum(task.credits for task in await self.store.tasks() if task.owner == owner
                    and lifecycle.snapshot(task, now).status != lifecycle.FAILED)
         return self.settings.credits - held
 
-    def _check_balance(self, task: Task) -> None:
-        left = self.balance(task.owner)
+    async def _check_balance(self, task: Task) -> None:
+        left = await self.balance(task.owner)
         if left is not None and left < task.credits:
             raise self.error("createVideoGeneration", 402,
                              f"Insufficient credits: this task needs {task.credits:g}, "
@@ -264,7 +310,7 @@ class MockService:
 
     # --- scripted outcomes and faults ----------------------------------------------------
 
-    def scenario_for(self, operation_id: str, body: Any, header: str | None) -> Action:
+    async def scenario_for(self, operation_id: str, body: Any, header: str | None) -> Action:
         """The action for one request: magic prompt, then header, then admin rules."""
         action = Action()
         model = body.get("model") if isinstance(body, dict) else None
@@ -281,17 +327,17 @@ class MockService:
             raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
         if self.rules:
             # Other workers count matches too; they hear of it only when a count moved.
-            with self._changing(announce=False):
-                action = action.merged(self._apply_rules(operation_id, model))
+            async with self._changing(announce=False):
+                action = action.merged(await self._apply_rules(operation_id, model))
         return action
 
-    def _apply_rules(self, operation_id: str, model: str | None) -> Action:
+    async def _apply_rules(self, operation_id: str, model: str | None) -> Action:
         seen = sum(rule.matched for rule in self.rules)
         action = apply_rules(self.rules, operation_id, model)
         if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
             self.rules = [rule for rule in self.rules if not rule.exhausted]
-            self._save_rules()
-            self._announce()
+            await self._save_rules()
+            await self._announce()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:
@@ -304,62 +350,62 @@ class MockService:
         return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
                           headers=headers)
 
-    def add_rule(self, data: dict[str, Any]) -> Rule:
-        with self._changing():
+    async def add_rule(self, data: dict[str, Any]) -> Rule:
+        async with self._changing():
             try:
-                rule = rule_from_dict(data, f"rule-{self._next_rule_number()}", self.failure_codes,
+                rule = rule_from_dict(data, f"rule-{await self._next_rule_number()}", self.failure_codes,
                                       self.settings.seed)
             except ScenarioError as exc:
                 raise invalid_request(str(exc), "action") from None
             self.rules.append(rule)
-            self._save_rules()
+            await self._save_rules()
         return rule
 
-    def _next_rule_number(self) -> int:
+    async def _next_rule_number(self) -> int:
         if not self.shared:
             return next(self._rule_ids)
         taken = [int(rule.id.rsplit("-", 1)[-1]) for rule in self.rules
                  if rule.id.rsplit("-", 1)[-1].isdigit()]
-        return max([self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
+        return max([await self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
 
-    def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
+    async def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules
         (a restart, or another worker that loaded them first)."""
-        with self._changing():
+        async with self._changing():
             if self.rules:
                 return
             for source, rule in rules:
                 try:
-                    self.add_rule(rule)
+                    await self.add_rule(rule)
                 except ApiError as exc:
                     raise ScenarioError(f"{source}: {exc.message}") from None
 
-    def clear_rules(self) -> None:
-        with self._changing():
+    async def clear_rules(self) -> None:
+        async with self._changing():
             self.rules = []
-            self._save_rules()
+            await self._save_rules()
 
-    def _save_rules(self) -> None:
-        self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
+    async def _save_rules(self) -> None:
+        await self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
 
     # --- admin operations ----------------------------------------------------------------
 
-    def find_task(self, task_id: str) -> Task:
-        task = self._task(task_id)
+    async def find_task(self, task_id: str) -> Task:
+        task = await self._task(task_id)
         if task is None:
             raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
         return task
 
-    def cancel(self, task_id: str) -> Task:
-        with self._changing():
-            task = self.find_task(task_id)
+    async def cancel(self, task_id: str) -> Task:
+        async with self._changing():
+            task = await self.find_task(task_id)
             if lifecycle.snapshot(task, self.now()).terminal:
                 raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
                                type="invalid_request_error", param="task_id")
             task.cancelled_at = self.now()
-            self.store.put(task)
+            await self.store.put(task)
             if self.shared:
-                self.store.bump(CANCELS)
+                await self.store.bump(CANCELS)
         self._changed(task)
         return task
 
@@ -373,15 +419,15 @@ class MockService:
                      "credits": task.credits},
         }
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """Forget everything but the clock, which never goes back."""
-        with self._changing():
-            self.store.clear()
-            self._save_clock(self.clock)
+        async with self._changing():
+            await self.store.clear()
+            await self._save_clock(self.clock)
             if self.shared:
-                self._resets = self.store.bump(RESETS)
+                self._resets = await self.store.bump(RESETS)
         self.rules = []
-        self.journal.clear()
+        await self.journal.clear()
         for listener in self.reset_listeners:
             listener()
         self._clock_moved()

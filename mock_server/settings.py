@@ -41,7 +41,8 @@ class Settings:
     seed: int | None = knob("--seed", "Seed for invented data (ids, messages, random rules).",
                             parse=int)
     state: str | None = knob("--state", "SQLite file that keeps tasks, rules and the clock "
-                             "across restarts (memory only when unset).")
+                             "across restarts (memory only when unset), or a PostgreSQL URL "
+                             "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.")
     api_keys: tuple[str, ...] = knob("--api-key", "Accept only these bearer tokens "
                                      "(repeatable; env: comma-separated). Default: any non-empty token.",
                                      repeatable=True)
@@ -61,8 +62,15 @@ class Settings:
                            default="text", choices=("text", "json", "off"))
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
                                default=1_048_576, parse=int)
-    workers: int = knob("--workers", "Server processes. Above 1 they share the --state file (required "
-                        "then) and worker 0 sends the callbacks.", default=1, parse=int)
+    workers: int = knob("--workers", "Server processes. Above 1 they share --state (required then): "
+                        "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
+                        default=1, parse=int)
+    retention: float | None = knob(
+        "--retention", "Hours of mock time a task, its deliveries, idempotency keys and journal "
+        "entries are kept; 0 keeps them forever.", default=48.0, parse=float)
+    callback_lease: float = knob(
+        "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
+        "claimed; a replica that dies is taken over after this.", default=30.0, parse=float)
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
 
@@ -76,7 +84,16 @@ class Settings:
             return "--workers must be at least 1"
         if self.workers > 1 and not self.state:
             return "--workers above 1 needs --state FILE: the workers share tasks, clock and rules through it"
+        if self.retention is not None and self.retention < 0:
+            return "--retention must be 0 (keep forever) or a positive number of hours"
+        if self.callback_lease <= 0:
+            return "--callback-lease must be a positive number of seconds"
         return None
+
+    @property
+    def retention_seconds(self) -> float | None:
+        """Mock seconds to keep things for, or None to keep them forever."""
+        return self.retention * 3600 if self.retention else None
 
 
 def env_name(name: str) -> str:

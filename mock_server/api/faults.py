@@ -20,7 +20,7 @@ def scripted(operation_id: str, handler: Handler) -> Handler:
 
     async def run(request: Request, service: MockService) -> Response:
         body = request.scope.get("state", {}).get(BODY_STATE_KEY)
-        action = service.scenario_for(operation_id, body, request.headers.get(SCENARIO_HEADER))
+        action = await service.scenario_for(operation_id, body, request.headers.get(SCENARIO_HEADER))
         if action.delay:
             await asyncio.sleep(action.delay)
         error = service.fault(operation_id, action)
