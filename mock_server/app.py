@@ -159,6 +159,8 @@ class MockApp:
             await self.service.load_scenario_rules(self._scenario_rules)
         await self.service.callbacks.start()
         background = [asyncio.create_task(self._prune())]
+        if self.service.replicated:   # changes made on other replicas, pushed by PostgreSQL
+            background.append(asyncio.create_task(self.service.store.listen(self.service.heard)))
         if self.service.shared:
             background.append(asyncio.create_task(self._flush_journal()))
         try:

@@ -26,8 +26,8 @@ from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .spec import error_codes, model_names, operations, resolve
-from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, is_postgresql, open_store,
-                    resolved)
+from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
+                    is_postgresql, open_store, resolved)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -92,6 +92,11 @@ class MockService:
             self.callbacks = CallbackDispatcher(self)
         if self.store.local:
             resolved(self.open())
+
+    @property
+    def store_kind(self) -> str:
+        return ("postgresql" if self.replicated else "memory" if self.settings.state is None
+                else "sqlite")
 
     async def open(self) -> None:
         """Connect the store and take up what it holds: the clock, rules, counters."""
@@ -169,6 +174,21 @@ class MockService:
             return False
         await self._take_up()
         return True
+
+    async def heard(self, payload: str | None) -> None:
+        """A notification through the PostgreSQL store's LISTEN (``None``: the listening
+        connection was lost and is back, so anything may have changed unseen)."""
+        key, _, value = (payload or "").partition(":")
+        if key == GENERATION and value.isdigit() and int(value) == self._generation:
+            return   # this replica's own change, taken up already
+        if payload is None or key == GENERATION:
+            try:
+                await self.sync()   # clock moves and resets reach the listeners from here
+            except StoreUnavailable:
+                pass                # the next request or notification tries again
+        heard = getattr(self.callbacks, "heard", None)
+        if heard is not None:
+            heard()                 # new callback work, a cancel, a clock move
 
     async def _take_up(self) -> None:
         self._generation = await self.store.counter(GENERATION)

@@ -18,7 +18,8 @@ def _body(request: Request) -> dict:
 async def health(request: Request, service: MockService) -> Response:
     return json_response({"status": "ok", "tasks": await service.store.count(),
                           "clock": service.clock_state(), "worker": service.worker,
-                          "workers": service.settings.workers})
+                          "workers": service.settings.workers, "store": service.store_kind,
+                          "callback_attempts": service.callbacks.attempts_sent})
 
 
 async def get_clock(request: Request, service: MockService) -> Response:

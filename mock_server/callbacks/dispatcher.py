@@ -71,6 +71,7 @@ class CallbackDispatcher:
         self._sender: Sender | None = None
         self._positions = (0, 0)   # worker mode: the last task and delivery seen in the store
         self._cancels = 0
+        self.attempts_sent = 0   # by this process (GET /_mock/health shows it)
 
     @property
     def sends(self) -> bool:
@@ -282,6 +283,7 @@ class CallbackDispatcher:
         assert self._sender is not None
         async with self._slots:   # waiting for a slot is lag, not part of the attempt's timeout
             await self._sender.attempt(delivery, self.service.now)
+        self.attempts_sent += 1
         await self.service.store.put_delivery(delivery)
         if delivery.state == PENDING:
             self._schedule(delivery)
