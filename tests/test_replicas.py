@@ -60,8 +60,8 @@ class Replica:
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, path, **kwargs)
 
-    def create(self, body: dict[str, Any] = BODY, **kwargs: Any) -> str:
-        response = self.http.post(CREATE, json=body, headers=AUTH, **kwargs)
+    def create(self, body: dict[str, Any] = BODY, headers: dict[str, str] | None = None) -> str:
+        response = self.http.post(CREATE, json=body, headers={**AUTH, **(headers or {})})
         assert response.status_code == 200, response.text
         return response.json()["id"]
 

@@ -47,7 +47,8 @@ POOL_SIZE = (2, 8)           # connections per replica: the event loop runs one 
                              # per request, and 8 cover the bursts we measured (bench rows)
 CONNECTION_WAIT = 3.0        # seconds a request waits for a pooled connection before a 503
 RECONNECT_PAUSE = 0.5        # seconds between attempts of the listener to reconnect
-CLAIM_BATCH = 100            # due rows one claim takes at most
+CLAIM_BATCH = 10             # due rows one claim takes at most: small, so that replicas woken
+                             # together by one clock move share its burst
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
