@@ -323,3 +323,23 @@ def test_two_replicas_behind_a_round_robin_keep_the_contract(
         assert exit_code == 0, report
         assert "0 failed" in report
         assert min(balancer.forwarded.values()) > 0   # both replicas answered
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+def test_retention_prunes_tasks_deliveries_and_journal_in_postgresql(database: str) -> None:
+    with Receiver() as receiver, replicas(database, "--retention", "1", "--allow-callback-host",
+                                          receiver.host_port) as (a, b):
+        old = a.create(callback_body(receiver), headers={"X-Mock-Scenario": f"takes={TAKES:g}"})
+        a.send("POST", "/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
+        receiver.wait_for(1)
+        assert wait_until(lambda: deliveries(b) and deliveries(b)[0]["state"] == "delivered")
+        b.send("POST", "/_mock/clock/advance", json={"seconds": 3600}).raise_for_status()
+        young = b.create()
+        assert a.task(old).status_code == 404
+        assert a.task(young).status_code == 200
+        assert deliveries(a) == []
+        paths = [e["path"] for e in a.send("GET", "/_mock/journal").json()["entries"]]
+        assert f"/v1/tasks/{old}" in paths and CREATE in paths   # the recent ones only
+        assert len([p for p in paths if p == CREATE]) == 1
