@@ -23,7 +23,7 @@ from .domain.scenarios import Action, ScenarioError
 from .errors import ApiError
 from .server import serve
 from .service import MockService
-from .store import resolved
+from .store import is_postgresql, resolved
 from .settings import Settings
 from .spec import load_spec, model_names
 
@@ -195,11 +195,21 @@ def configure_logging(config: settings_module.Settings) -> None:
         logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
 
 
+def unreachable_store(config: Settings) -> str | None:
+    """Why a PostgreSQL ``--state`` cannot be used, checked once before serving, so a wrong
+    URL or a server that is down ends the start with one line rather than a traceback."""
+    if not is_postgresql(config.state):
+        return None
+    from .store.postgresql import unreachable
+
+    return unreachable(config.state)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = settings_module.from_args(args)
-        problem = config.problem()
+        problem = config.problem() or unreachable_store(config)
         if problem:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2

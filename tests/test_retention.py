@@ -71,7 +71,7 @@ def test_deliveries_and_journal_entries_go_with_their_age(state: str | None) -> 
         server.service.callbacks.wait_idle()
         assert [d["task_id"] for d in http.get("/_mock/deliveries").json()["deliveries"]] == [task_id]
         assert http.get("/_mock/journal").json()["entries"]
-        advance(http, HOUR)
+        advance(http, HOUR + 1)   # the delivery was made 10 s after the create
         assert http.get("/_mock/deliveries").json()["deliveries"] == []
         paths = [e["path"] for e in http.get("/_mock/journal").json()["entries"]]
         assert paths == [], "the create, an hour old, is forgotten"

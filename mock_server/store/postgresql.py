@@ -95,6 +95,19 @@ ON CONFLICT (id) DO UPDATE SET record = excluded.record, next_due_at = excluded.
 """
 
 
+def unreachable(url: str) -> str | None:
+    """Why ``url`` cannot serve as the store (a bad URL, no server, refused), or None.
+
+    Synchronous: for the command line, before any event loop runs."""
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except (psycopg.Error, psycopg.ProgrammingError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"--state: cannot use PostgreSQL at {url.split('@')[-1]}: {first}"
+    return None
+
+
 def callback_due(task: Task) -> float | None:
     """When a task's callback is due: when it turns terminal (its planned end or its
     cancellation), if it has a callback URL."""
