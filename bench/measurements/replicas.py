@@ -24,9 +24,6 @@ from .callbacks import _create_many, start_receiver
 
 NAME = "replicas"
 REPLICAS = (1, 2)
-SECONDS = 10          # per wrk round: the other measurements' rounds are as long
-CONNECTIONS = 32      # wrk connections, over 2 threads (one per core of the CI box)
-BURST = 2000          # callbacks due at once
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -58,8 +55,8 @@ def measure(ctx: Context, postgres: Any, replicas: int) -> dict[str, Any]:
             target = base + (GET_PATH.format(task_id=task_id) if name == "get" else "/v1/videos/generations")
             pg_before = postgres.backend_cpu_seconds()
             started = time.monotonic()
-            result = run_wrk(target, seconds=SECONDS, threads=2, connections=CONNECTIONS,
-                             server_pgid=mock.pid, **kwargs)
+            result = run_wrk(target, seconds=ctx.args.duration, threads=ctx.args.threads,
+                             connections=ctx.args.connections, server_pgid=mock.pid, **kwargs)
             result["postgres_cpu_cores"] = round(
                 (postgres.backend_cpu_seconds() - pg_before) / (time.monotonic() - started), 2)
             out[name] = result
@@ -75,14 +72,15 @@ def measure(ctx: Context, postgres: Any, replicas: int) -> dict[str, Any]:
 
 def burst(ctx: Context, postgres: Any, base: str, mock: Proc, receiver_port: int,
           replicas: int) -> dict[str, Any]:
+    count = ctx.args.callbacks   # due at once, as in the one-process callback bursts
     bodies = [json.dumps({**ctx.body_dict, "callback_url": f"http://127.0.0.1:{receiver_port}/cb/{i}"})
-              .encode() for i in range(BURST)]
-    statuses = asyncio.run(_create_many(base, bodies, CONNECTIONS))
+              .encode() for i in range(count)]
+    statuses = asyncio.run(_create_many(base, bodies, ctx.args.connections))
     if any(status != 200 for status in statuses):
         raise SystemExit(f"creating callback tasks: {dict(collections.Counter(statuses))}")
     with httpx.Client(base_url=base, timeout=60) as admin:
         finish = max(t["plan"]["finishes_at"]
-                     for t in admin.get("/_mock/tasks", params={"limit": BURST}).json()["tasks"])
+                     for t in admin.get("/_mock/tasks", params={"limit": count}).json()["tasks"])
         seconds = finish - admin.get("/_mock/clock").json()["now"] + 60
         time.sleep(0.5)   # let the create burst settle
         pg_before, mock_before = postgres.backend_cpu_seconds(), group_cpu_seconds(mock.pid)
@@ -93,18 +91,18 @@ def burst(ctx: Context, postgres: Any, base: str, mock: Proc, receiver_port: int
         while time.monotonic() < deadline:
             deliveries = admin.get("/_mock/deliveries").json()["deliveries"]
             delivered = sum(d["state"] == "delivered" for d in deliveries)
-            if delivered >= BURST:
+            if delivered >= count:
                 break
             time.sleep(0.2)
         wall = time.monotonic() - started
     result = {
-        "count": BURST, "delivered": delivered, "seconds": round(wall, 2),
+        "count": count, "delivered": delivered, "seconds": round(wall, 2),
         "per_second": round(delivered / wall, 1),
         "replica_cpu_cores": round((group_cpu_seconds(mock.pid) - mock_before) / wall, 2),
         "postgres_cpu_cores": round((postgres.backend_cpu_seconds() - pg_before) / wall, 2),
-        "once": delivered == BURST and all(len(d["attempts"]) == 1 for d in deliveries),
+        "once": delivered == count and all(len(d["attempts"]) == 1 for d in deliveries),
     }
-    ctx.progress(f"{replicas} replica(s) callback burst: {delivered}/{BURST} in {wall:.1f} s "
+    ctx.progress(f"{replicas} replica(s) callback burst: {delivered}/{count} in {wall:.1f} s "
                  f"({result['per_second']}/s), replicas {result['replica_cpu_cores']} cores, "
                  f"PostgreSQL {result['postgres_cpu_cores']} cores")
     return result
@@ -122,7 +120,7 @@ def rows(results: dict[str, Any]) -> list[str]:
         for name in ("get", "post"):
             r = row[name]
             lines.append(f"| {n} replica{'s' if n != '1' else ''} on one PostgreSQL, {name.upper()} "
-                         f"(wrk, {CONNECTIONS} connections) | {r['rps']:,.0f} req/s, p99 {r['p99_ms']} ms; "
+                         f"(wrk) | {r['rps']:,.0f} req/s, p99 {r['p99_ms']} ms; "
                          f"CPU: replicas {r['server_cpu_cores']}, PostgreSQL {r['postgres_cpu_cores']} "
                          f"cores | | | (scaling) | info |")
         c = row["callbacks"]
