@@ -244,7 +244,7 @@ def test_kill_9_of_one_replica_during_a_burst_loses_no_task_and_no_callback(data
         threads.append(threading.Thread(target=tick))
         for thread in threads:
             thread.start()
-        wait_until(lambda: len(receiver.requests) >= 30 and len(acknowledged) >= 60, timeout=60)
+        wait_until(lambda: len(receiver.requests) >= 30 and len(acknowledged) >= 60, timeout=120)
         kill(a.process)   # SIGKILL to its session
         time.sleep(0.5)   # the burst goes on against the survivor for a moment
         stop.set()
