@@ -195,8 +195,8 @@ class MockService:
             except StoreUnavailable:
                 pass                # the next request or notification tries again
         heard = getattr(self.callbacks, "heard", None)
-        if heard is not None:
-            heard()                 # new callback work, a cancel, a clock move
+        if heard is not None:       # new callback work (due when?), a cancel, a clock move
+            heard(float(value) if key == "callbacks" else None)
 
     async def _take_up(self) -> None:
         self._generation = await self.store.counter(GENERATION)

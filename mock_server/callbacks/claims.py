@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Callable
@@ -54,6 +55,8 @@ class ClaimingDispatcher:
         self._runner: asyncio.Task[None] | None = None
         self._sender: Sender | None = None
         self.attempts_sent = 0   # by this replica (GET /_mock/health shows it)
+        self._saturated = False  # the last claim left due work behind for want of a free slot
+        self._next_due = math.inf  # mock time of the earliest work the loop knows of
 
     @property
     def store(self) -> "PostgreSQLStore":
@@ -108,15 +111,23 @@ class ClaimingDispatcher:
 
     # --- what wakes the loop --------------------------------------------------------------
 
-    def heard(self) -> None:
-        """A notification of new callback work (from the store's listener, on the loop)."""
-        self._wake.set()
+    def heard(self, due: float | None = None) -> None:
+        """A notification (from the store's listener, on the loop): new callback work due at
+        mock time ``due``, or a change that may move any due time (``None``). Work due later
+        than what the loop already waits for wakes nobody: a burst of creates costs no claims."""
+        if due is None or due < self._next_due or due <= self.service.now():
+            self._wake.set()
 
     def _on_change(self) -> None:
         self._on_loop(self._wake.set)
 
-    def _on_task(self, _task: Task) -> None:
-        self._on_loop(self._wake.set)
+    def _on_task(self, task: Task) -> None:
+        """A task created or cancelled here (others' come by NOTIFY)."""
+        from ..store.postgresql import callback_due
+
+        due = callback_due(task)
+        if due is not None:
+            self._on_loop(self.heard, due)
 
     def _on_reset(self) -> None:
         self._on_loop(self._forget)
@@ -163,19 +174,26 @@ class ClaimingDispatcher:
 
     async def _claim(self) -> float | None:
         """Claim and start what is due now; the real seconds until there may be more."""
+        # While claiming, any notification wakes the loop again: work stored after the queries
+        # below looked must not wait for the next wake.
+        self._next_due = -math.inf
         now = self.service.now()
-        free = MAX_CONCURRENT - len(self._inflight)
-        if free > 0:
+        self._saturated = len(self._inflight) >= MAX_CONCURRENT
+        if not self._saturated:
             for delivery in await self.store.claim_due_tasks(now, self.lease, self._delivery_of):
                 self._spawn(delivery)
             for delivery in await self.store.claim_due_attempts(now, self.lease):
                 if delivery.id not in self._inflight:
                     self._spawn(delivery)
         due, lease_ends = await self.store.next_callback_work()
+        self._next_due = math.inf if due is None else due
         delays = [lease_ends] if lease_ends is not None else []
         if due is not None:
-            if due <= self.service.now() and len(self._inflight) < MAX_CONCURRENT:
-                delays.append(0.0)   # more than one batch was due
+            if due <= self.service.now():
+                if len(self._inflight) < MAX_CONCURRENT:
+                    delays.append(0.0)   # more than one batch was due
+                else:
+                    self._saturated = True   # a finishing attempt wakes the loop
             elif not self.service.clock.manual:
                 delays.append((due - self.service.now()) * self.service.real_per_mock)
         return min(delays) if delays else None
@@ -194,7 +212,9 @@ class ClaimingDispatcher:
         self._inflight.pop(delivery_id, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("callback attempt failed", exc_info=task.exception())
-        self._wake.set()   # a slot is free, and a retry may be due
+        if self._saturated:
+            self._wake.set()   # a slot is free for work that was waiting for one
+        # Otherwise nothing to do: a retry it stored is announced by NOTIFY like other work.
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._sender is not None

@@ -40,7 +40,8 @@ from .base import StoreUnavailable
 logger = logging.getLogger("evolink_mock.postgresql")
 
 CHANNEL = "evolink_mock"
-CALLBACKS = "callbacks"      # notification: new callback work (a task with a callback, a replay)
+CALLBACKS = "callbacks"      # notification "callbacks:<mock time due>": new callback work (a task
+                             # with a callback, a retry, a replay)
 # pg_advisory_xact_lock keys: an arbitrary constant of ours, one for writes, one for the schema.
 WRITE_LOCK, SCHEMA_LOCK = 0x45766F4C, 0x45766F53
 POOL_SIZE = (2, 8)           # connections per replica: the event loop runs one query at a time
@@ -225,7 +226,7 @@ class PostgreSQLStore:
             await conn.execute(UPSERT_TASK, (task.id, task.created_at, due,
                                              json.dumps(task.to_record())))
             if due is not None:
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, CALLBACKS))
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{CALLBACKS}:{due!r}"))
 
     async def get(self, task_id: str) -> Task | None:
         row = await self._fetchone("SELECT record FROM tasks WHERE id = %s", (task_id,))
@@ -274,7 +275,8 @@ class PostgreSQLStore:
                                                  delivery.next_due_at,
                                                  json.dumps(delivery.to_record())))
             if delivery.next_due_at is not None:
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, CALLBACKS))
+                await conn.execute("SELECT pg_notify(%s, %s)",
+                                   (CHANNEL, f"{CALLBACKS}:{delivery.next_due_at!r}"))
 
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
         row = await self._fetchone("SELECT record FROM deliveries WHERE id = %s", (delivery_id,))
