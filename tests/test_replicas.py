@@ -358,3 +358,28 @@ def test_serve_with_an_unreachable_postgresql_stops_with_one_line(
     error = capsys.readouterr().err
     assert error.startswith("evolink-mock: --state: cannot use PostgreSQL at 127.0.0.1:")
     assert len(error.strip().splitlines()) == 1
+
+
+def test_workers_on_postgresql_are_replicas_on_one_port(database: str) -> None:
+    from tests.processes import start_serve
+
+    port = free_port()
+    with Receiver() as receiver:
+        process = start_serve(port, "--workers", "2", "--state", database, "--clock", "manual",
+                              "--api-key", KEY, "--log-format", "off", "--allow-callback-host",
+                              receiver.host_port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            seen = set()
+            for _ in range(200):   # a new connection each time: the kernel picks the worker
+                seen.add(httpx.get(f"{base}/_mock/health").headers["x-mock-worker"])
+                if len(seen) == 2:
+                    break
+            assert seen == {"0", "1"}
+            ids = [httpx.post(f"{base}{CREATE}", json=callback_body(receiver), headers={
+                **AUTH, "X-Mock-Scenario": f"takes={TAKES:g}"}).json()["id"] for _ in range(20)]
+            httpx.post(f"{base}/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
+            received = receiver.wait_for(20, timeout=30)
+            assert sorted(r.json()["id"] for r in received) == sorted(ids)
+        finally:
+            kill(process, signal.SIGTERM)
