@@ -1,7 +1,7 @@
 """What a run may spend: valid creates are what the real service bills.
 
-An invalid request costs nothing and always runs. A valid create is priced with the mock's
-own billing rule after the spec's defaults are applied, and sent only while the cap allows.
+An invalid request costs nothing and always runs. A valid create is priced with the
+model's ``x-mock`` credit rule after the spec's defaults are applied, and sent only while the cap allows.
 Against a host that is not loopback the default cap is 0, so pointing the checker at the
 real service never spends credits unless asked to.
 """
@@ -9,19 +9,12 @@ real service never spends credits unless asked to.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
-from mock_server.domain.billing import credits_for
-from mock_server.domain.defaults import apply_defaults
-from mock_server.validation import body_checker
-
-from .contract import SPEC, schema
-
-REQUEST_SCHEMA = "VideoGenerationRequest"
-_MAPPING = SPEC["components"]["schemas"][REQUEST_SCHEMA]["discriminator"]["mapping"]
-_MODEL_SCHEMAS = {model: schema(ref.rsplit("/", 1)[-1]) for model, ref in _MAPPING.items()}
+from .contract import DEFAULT, Contract
 
 
 def is_loopback_url(base_url: str) -> bool:
@@ -39,25 +32,25 @@ def default_max_credits(base_url: str) -> float | None:
     return None if is_loopback_url(base_url) else 0.0
 
 
-def price(body: Any) -> float | None:
+def price(body: Any, contract: Contract = DEFAULT) -> float | None:
     """Credits a create with this body would reserve, or None if the service must refuse it."""
-    if body_checker(schema(REQUEST_SCHEMA)).error(body) is not None:
-        return None
-    model = body["model"]
-    return float(credits_for(model, apply_defaults(_MODEL_SCHEMAS[model], body)))
+    return contract.price(body)
 
 
 class Budget:
-    def __init__(self, max_credits: float | None) -> None:
+    def __init__(self, max_credits: float | None, contract: Contract = DEFAULT) -> None:
         self.max_credits = max_credits
+        self.contract = contract
         self.spent = 0.0
         self.skipped: Counter[str] = Counter()   # what was not sent, by purpose
 
     def allows(self, body: Any, purpose: str) -> bool:
         """Spend for a create body if it is billable and affordable; count what is skipped."""
-        cost = price(body)
+        cost = self.contract.price(body)
         if cost is None:
             return True
+        if math.isinf(cost) and self.max_credits is None:
+            return True   # an unpriced model under no cap: sent, and not counted
         if self.max_credits is not None and self.spent + cost > self.max_credits:
             self.skipped[purpose] += 1
             return False

@@ -17,13 +17,12 @@ from typing import Any, Callable
 
 import httpx
 
-from mock_server.domain import lifecycle, timing
-from mock_server.domain.billing import credits_for
+from mock_server.domain import lifecycle
 from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.ids import IdFactory, key_fingerprint
 from mock_server.domain.task import COMPLETED, Task
 
-from .contract import FAILURE_CODES, schema, schema_problems
+from .contract import FAILURE_CODES, MODELS, schema_problems
 from .results import NotApplicable, Report, judge
 
 CALLBACKS = "callbacks"
@@ -41,15 +40,18 @@ class CallbackOptions:
 
 def _task(ids: IdFactory, outcome: str, now: float) -> Task:
     """A task created long enough ago to have reached its outcome by ``now``."""
-    request = apply_defaults(schema("GrokTextToVideoRequest"),
-                             {"model": MODEL, "prompt": "A lighthouse in a storm"})
-    queue, run = timing.split(timing.total_seconds(MODEL, request))
+    model = MODELS[MODEL]
+    request = apply_defaults(model.schema, {"model": MODEL, "prompt": "A lighthouse in a storm"})
+    behaviour = model.behaviour
+    queue, run = behaviour.split(behaviour.total_seconds(request))
     created = now - queue - run - 1
     return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request_text=Task.encode_request(request),
                 created_at=created, queue_seconds=queue, run_seconds=run, outcome=outcome,
                 fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome,
                                                            lifecycle.DEFAULT_FAIL_FRACTION),
-                credits=credits_for(MODEL, request), media_base=MEDIA_BASE)
+                credits=behaviour.credits_for(request), media_base=MEDIA_BASE,
+                billing_rule=behaviour.billing_rule, video_duration=behaviour.video_duration(request),
+                estimate=behaviour.estimated_time)
 
 
 def rehearsal_documents(now: float | None = None) -> list[tuple[str, dict[str, Any]]]:

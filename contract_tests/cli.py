@@ -15,6 +15,7 @@ import httpx
 import requests
 
 from mock_server.domain.scenarios import ScenarioError
+from mock_server.spec import SpecError
 
 from .budget import default_max_credits
 from .callbacks import CallbackOptions, rehearse
@@ -30,7 +31,7 @@ def _server(args: argparse.Namespace) -> Report:
     return check_server(ServerOptions(
         base_url=args.base_url, api_key=args.api_key, other_api_key=args.other_api_key,
         max_credits=max_credits, max_examples=args.max_examples, max_wait=args.max_wait,
-        phases=tuple(args.phases.split(","))))
+        phases=tuple(args.phases.split(",")), spec=args.spec))
 
 
 def _client(args: argparse.Namespace) -> Report:
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="generated cases per operation in the fuzzing phases (default: 100)")
     server.add_argument("--max-wait", type=float, default=600.0,
                         help="longest wait for one task to finish, in seconds (default: 600)")
+    server.add_argument("--spec", metavar="FILE",
+                        help="the OpenAPI document to check against (default: the one the "
+                        "server publishes at /openapi.json, else the shipped spec)")
     server.add_argument("--phases", type=_phases, default=",".join(PHASES),
                         help=f"comma-separated subset of {','.join(PHASES)}")
     server.set_defaults(handler=_server)
@@ -104,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Report] = args.handler
     try:
         report = handler(args)
-    except (httpx.HTTPError, requests.RequestException, ScenarioError, OSError) as exc:
+    except (httpx.HTTPError, requests.RequestException, ScenarioError, SpecError, OSError) as exc:
         print(f"evolink-contract {args.subcommand}: {exc}", file=sys.stderr)
         return 2
     text.render(report, sys.stdout)

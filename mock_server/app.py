@@ -113,7 +113,8 @@ class MockApp:
 
     def __init__(self, settings: Settings | None = None, worker: int = 0) -> None:
         self.settings = settings or Settings()
-        spec = load_spec(allow_http_callbacks=bool(self.settings.allow_callback_hosts))
+        spec = load_spec(self.settings.spec,
+                         allow_http_callbacks=bool(self.settings.allow_callback_hosts))
         self.service = MockService(self.settings, spec, worker=worker)
         fallback = Router(routes=self._extra_routes(), default=not_found)
         self.asgi = ConnexionMiddleware(

@@ -15,6 +15,7 @@ import httpx
 import trustme
 
 from . import settings as settings_module
+from . import specdiff
 from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
@@ -25,7 +26,8 @@ from .server import serve
 from .service import MockService
 from .store import is_postgresql, resolved
 from .settings import Settings
-from .spec import load_spec, model_names
+from .models import check as check_models, model_names
+from .spec import VENDOR_SPEC, SpecError, load_spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
@@ -67,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay_parser.add_argument("delivery_id")
     replay_parser.add_argument("--url", default=DEFAULT_URL, help=f"The mock (default: {DEFAULT_URL}).")
     replay_parser.add_argument("--admin-token", help="X-Mock-Admin-Token, if the mock requires one.")
+
+    spec_parser = commands.add_parser("spec", help="Work with spec documents.")
+    spec_commands = spec_parser.add_subparsers(dest="spec_command", required=True)
+    diff_parser = spec_commands.add_parser(
+        "diff", help="What changed between two OpenAPI documents (3.0 or 3.1), for a client.",
+        description="Compare two OpenAPI documents (YAML or JSON, 3.0 or 3.1): operations, "
+                    "models, request fields, required, enums, ranges, lengths, defaults, "
+                    "response fields and error codes, each marked breaking or not for a "
+                    "client. Exit 1 when something breaking changed, 0 otherwise, 2 when a "
+                    "document cannot be read.")
+    diff_parser.add_argument("old", help="The document your client was written against.")
+    diff_parser.add_argument("new", help="The document to compare it with.")
+    diff_parser.add_argument("--json", action="store_true", help="Print the changes as JSON.")
+    diff_parser.add_argument("--model", action="append", default=[], metavar="NAME",
+                             help="Only rows about this model and the other operations "
+                                  "(repeatable), e.g. to compare with a one-model vendor page.")
 
     certs_parser = commands.add_parser(
         "certs", help="Write a throw-away CA and a localhost certificate for HTTPS callbacks.")
@@ -160,6 +178,20 @@ and create tasks with "callback_url": "https://localhost:8443/your/path".""")
     return 0
 
 
+def spec_diff(args: argparse.Namespace) -> int:
+    try:
+        old, new = load_spec(args.old), load_spec(args.new)
+        changes = specdiff.diff(old, new)
+    except SpecError as exc:
+        print(f"evolink-mock spec diff: {exc}", file=sys.stderr)
+        return 2
+    if args.model:
+        wanted = {f"model {name}" for name in args.model}
+        changes = [c for c in changes if not c.where.startswith("model ") or c.where in wanted]
+    print(specdiff.as_json(changes) if args.json else specdiff.table(changes))
+    return 1 if any(change.breaking for change in changes) else 0
+
+
 def banner(config: settings_module.Settings) -> str:
     """What a developer needs on start: where everything is and which mode is active."""
     host = f"[{config.host}]" if ":" in config.host else config.host
@@ -177,6 +209,8 @@ def banner(config: settings_module.Settings) -> str:
         f"  API keys     {keys}",
         f"  state        {config.state or 'in memory'}",
     ]
+    if config.spec:
+        lines.append(f"  spec         {config.spec}")
     if config.workers > 1:
         lines.append(f"  workers      {config.workers} processes sharing the state; worker 0 sends callbacks")
     if config.credits is not None:
@@ -186,6 +220,18 @@ def banner(config: settings_module.Settings) -> str:
     if config.allow_callback_hosts:
         lines.append(f"  callbacks    also allowed to {', '.join(config.allow_callback_hosts)}")
     return "\n".join(lines)
+
+
+def spec_problem(config: settings_module.Settings) -> str | None:
+    """What keeps the served document from running, in one line (checked before any worker
+    starts, so a bad x-mock block stops ``serve`` with its message and exit 2)."""
+    try:
+        problems = check_models(load_spec(config.spec))
+    except SpecError as exc:
+        return str(exc)
+    if problems:
+        return f"{config.spec or VENDOR_SPEC}: {problems[0]}"
+    return None
 
 
 def configure_logging(config: settings_module.Settings) -> None:
@@ -209,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = settings_module.from_args(args)
-        problem = config.problem() or unreachable_store(config)
+        problem = config.problem() or spec_problem(config) or unreachable_store(config)
         if problem:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2
@@ -217,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         print(banner(config), flush=True)
         try:
             return serve(config)
-        except ScenarioError as exc:
+        except (ScenarioError, SpecError) as exc:
             print(f"evolink-mock: {exc}", file=sys.stderr)
             return 2
+    if args.command == "spec":
+        return spec_diff(args)
     return {"trigger": trigger, "replay": replay, "certs": certs}[args.command](args)
 
 

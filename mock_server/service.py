@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
-from .domain import billing, lifecycle, timing
+from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
 from .domain.scenarios import (Action, Rule, ScenarioError, apply_rules, parse_action,
@@ -25,7 +25,8 @@ from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
-from .spec import error_codes, model_names, operations, resolve
+from .models import ASPECT_RATIOS, behaviours, spec_models
+from .spec import error_codes, operations
 from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
                     is_postgresql, open_store, resolved)
 
@@ -64,11 +65,10 @@ class MockService:
                              else f"{settings.seed}:{socket.gethostname()}:{os.getpid()}")
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
-        mapping = schemas["VideoGenerationRequest"]["discriminator"]["mapping"]
-        self.request_schemas = {
-            model: resolve(spec, {"$ref": ref}) for model, ref in mapping.items()
-        }
-        self.models = model_names(spec)
+        # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
+        self.behaviours = behaviours(spec)
+        self.request_schemas = {model.name: model.schema for model in spec_models(spec)}
+        self.models = list(self.behaviours)
         self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
@@ -268,8 +268,10 @@ class MockService:
             if refusal:
                 raise invalid_request(refusal, "callback_url")
         request = apply_defaults(self.request_schemas[model], body)
+        behaviour = self.behaviours[model]
+        plan = behaviour.plan(request, ASPECT_RATIOS)
         now = self.now()
-        queue, run = timing.split(takes if takes is not None else timing.total_seconds(model, request))
+        queue, run = behaviour.split(takes if takes is not None else plan.total_seconds)
         outcome = fail or COMPLETED
         task = Task(
             id=self.ids.task_id(now),
@@ -281,8 +283,12 @@ class MockService:
             run_seconds=run,
             outcome=outcome,
             fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
-            credits=billing.credits_for(model, request),
+            credits=plan.credits,
             media_base=sys.intern(media_base),
+            billing_rule=behaviour.billing_rule,     # strings of the spec: shared by all tasks
+            video_duration=plan.video_duration,
+            estimate=behaviour.estimated_time,
+            aspect_ratio=plan.aspect_ratio,
         )
         if self.settings.credits is None:
             await self.store.put(task)

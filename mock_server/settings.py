@@ -33,6 +33,9 @@ def _bool(text: str) -> bool:
 class Settings:
     host: str = knob("--host", "Interface to listen on.", default="127.0.0.1")
     port: int = knob("--port", "TCP port to listen on.", default=8000, parse=int)
+    spec: str | None = knob("--spec", "OpenAPI document to serve instead of the shipped "
+                            "spec/evolink-video.yaml, e.g. a copy with more models (see "
+                            "docs/add-a-model.md); its x-mock blocks are checked at start.")
     speed: float = knob("--speed", "Mock seconds per real second for the scaled clock.",
                         default=10.0, parse=float)
     clock: str = knob("--clock", "'scaled' (real time x --speed) or 'manual' "

@@ -19,20 +19,34 @@ HTTPS_ONLY = "^https://"
 HTTP_OR_HTTPS = "^https?://"
 
 
+class SpecError(ValueError):
+    """A document the mock cannot run on; the message is one line that says why."""
+
+
 @lru_cache(maxsize=None)
 def _load(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            document = yaml.safe_load(fh)   # JSON is YAML too
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise SpecError(f"{path}: not valid YAML or JSON{at}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
+        raise SpecError(f"{path}: not an OpenAPI document (no paths)")
+    return document
 
 
-def load_spec(path: Path = VENDOR_SPEC, *, allow_http_callbacks: bool = False) -> dict[str, Any]:
-    """A private copy of a spec document.
+def load_spec(path: Path | str | None = None, *, allow_http_callbacks: bool = False) -> dict[str, Any]:
+    """A private copy of a spec document (the shipped vendor spec when ``path`` is None).
 
     With ``allow_http_callbacks`` (the user opted into local rehearsal with
     ``--allow-callback-host``) the https-only pattern of ``callback_url`` is widened to
     http or https; the host policy still decides which hosts may be used.
     """
-    spec = copy.deepcopy(_load(path))
+    spec = copy.deepcopy(_load(Path(path).resolve() if path is not None else VENDOR_SPEC))
     if allow_http_callbacks:
         for schema in _walk(spec):
             if schema.get("pattern") == HTTPS_ONLY and schema.get("format") == "uri":
@@ -105,9 +119,3 @@ def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
                 error = example["error"]
                 table[(operation["operationId"], int(status))] = (error["code"], error["type"])
     return table
-
-
-def model_names(spec: dict[str, Any]) -> list[str]:
-    """The models the create operation accepts, from the request discriminator."""
-    schema = spec["components"]["schemas"]["VideoGenerationRequest"]
-    return list(schema["discriminator"]["mapping"])

@@ -17,6 +17,7 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from starlette.types import Message, Receive, Scope
 
+from .domain.defaults import apply_defaults
 from .errors import ApiError, invalid_request
 
 BODY_STATE_KEY = "json_body"
@@ -188,7 +189,7 @@ def _shot_type_required(body: dict[str, Any]) -> ApiError | None:
 def _shot_durations_sum(body: dict[str, Any]) -> ApiError | None:
     if not _multi_shot(body):
         return None
-    total = body.get("duration", 5)
+    total = body.get("duration")
     shots = body["model_params"].get("multi_prompt") or []
     try:
         durations = [float(shot["duration"]) for shot in shots]
@@ -203,9 +204,9 @@ def _shot_durations_sum(body: dict[str, Any]) -> ApiError | None:
 
 
 CROSS_FIELD_RULES: dict[str, CrossFieldRule] = {
-    "kling.shot-type-required": _shot_type_required,
-    "kling.prompt-empty-only-multi-shot": _prompt_empty_only_multi_shot,
-    "kling.shot-durations-sum": _shot_durations_sum,
+    "multi-shot.shot-type-required": _shot_type_required,
+    "multi-shot.prompt-empty-only-multi-shot": _prompt_empty_only_multi_shot,
+    "multi-shot.shot-durations-sum": _shot_durations_sum,
 }
 
 
@@ -218,10 +219,13 @@ class Branch:
 
     def error(self, body: dict[str, Any]) -> ApiError | None:
         error = self.schema.first_error(body)
-        if error is not None:
+        if error is not None or not self.rules:
             return error
+        # The rules see the request as the mock keeps it, the spec's defaults filled in (a
+        # missing duration is the model's default, which only the spec knows).
+        request = apply_defaults(self.schema.schema, body)
         for rule in self.rules:
-            error = rule(body)
+            error = rule(request)
             if error is not None:
                 return error
         return None

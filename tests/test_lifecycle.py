@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.domain import billing, lifecycle, timing
+from mock_server.domain import lifecycle
 from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.task import COMPLETED, Task
+from mock_server.models import behaviours
+from mock_server.spec import load_spec
 
 GROK = "grok-imagine-text-to-video"
 KLING = "kling-o3-text-to-video"
+MODELS = behaviours(load_spec())
 
 
 def make_task(model: str = GROK, outcome: str = COMPLETED, request: dict | None = None,
               total: float | None = None) -> Task:
     request = request or ({"duration": 6} if model != KLING else {"duration": 5, "quality": "720p"})
-    queue, run = timing.split(total or timing.total_seconds(model, request))
+    behaviour = MODELS[model]
+    queue, run = behaviour.split(total or behaviour.total_seconds(request))
     return Task(id="task-unified-1000-abcdefgh", owner="o", model=model,
                 request_text=Task.encode_request({"model": model, **request}), created_at=1000.0, queue_seconds=queue,
                 run_seconds=run, outcome=outcome,
                 fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
-                credits=billing.credits_for(model, {"model": model, **request}),
-                media_base="http://mock")
+                credits=behaviour.credits_for({"model": model, **request}),
+                media_base="http://mock", video_duration=behaviour.video_duration(request),
+                estimate=behaviour.estimated_time)
 
 
 def test_task_is_pending_then_processing_then_completed_with_results() -> None:
@@ -90,19 +95,33 @@ def test_estimated_time_counts_down_in_real_seconds() -> None:
     (KLING, {"duration": 5, "quality": "720p"}, 300),
     (KLING, {"duration": 15, "quality": "720p"}, 600),
     (KLING, {"duration": 5, "quality": "1080p"}, 450),
+    (KLING, {"duration": 5, "quality": "720p", "sound": "on"}, 330),
 ])
 def test_durations_follow_the_seeds_estimates_and_grow(model: str, request_: dict, seconds: float) -> None:
-    assert timing.total_seconds(model, request_) == pytest.approx(seconds)
+    assert MODELS[model].total_seconds(request_) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(("duration", "quality", "credits"), [
-    (5, "720p", 7), (10, "720p", 14), (15, "720p", 21), (5, "1080p", 11), (3, "720p", 4)])
-def test_kling_credits_scale_with_duration_and_quality(duration: int, quality: str, credits: int) -> None:
-    assert billing.credits_for(KLING, {"duration": duration, "quality": quality}) == credits
+    (5, "720p", 7), (10, "720p", 14), (15, "720p", 21), (5, "1080p", 10.5), (3, "720p", 4.2),
+    (4, "720p", 5.6), (7, "1080p", 14.7)])
+def test_kling_credits_are_billed_per_second_of_video_and_scale_with_quality(
+        duration: int, quality: str, credits: float) -> None:
+    assert MODELS[KLING].credits_for({"duration": duration, "quality": quality}) == credits
+
+
+def test_whole_credits_stay_integers_in_the_document() -> None:
+    assert isinstance(MODELS[KLING].credits_for({"duration": 5, "quality": "720p"}), int)
+    assert isinstance(MODELS[KLING].credits_for({"duration": 3, "quality": "720p"}), float)
 
 
 def test_grok_reserves_5_credits() -> None:
-    assert billing.credits_for(GROK, {"duration": 10}) == 5
+    assert MODELS[GROK].credits_for({"duration": 10}) == 5
+
+
+def test_kling_reports_its_video_duration_and_grok_does_not() -> None:
+    kling = make_task(KLING, request={"duration": 8, "quality": "720p"})
+    assert lifecycle.document(kling, 1000.0)["task_info"]["video_duration"] == 8
+    assert "video_duration" not in lifecycle.document(make_task(), 1000.0)["task_info"]
 
 
 def test_media_link_expires_24_hours_after_completion() -> None:

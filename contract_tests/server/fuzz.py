@@ -24,7 +24,7 @@ from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, Hy
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 
 from ..budget import Budget
-from ..contract import SPEC
+from ..contract import SPEC as SHIPPED_SPEC
 from ..generation import prepare
 from ..results import Report
 from .documents import DOCUMENT_CHECKS, DocumentCheck
@@ -76,7 +76,8 @@ def hypothesis_settings(max_examples: int, **extra: Any) -> hypothesis.settings:
 class Fuzzer:
     """Sends generated cases to ``base_url`` within ``budget``; results go to ``report``."""
 
-    def __init__(self, base_url: str, api_key: str, budget: Budget, report: Report) -> None:
+    def __init__(self, base_url: str, api_key: str, budget: Budget, report: Report,
+                 spec: dict[str, Any] = SHIPPED_SPEC) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = {"Authorization": f"Bearer {api_key}"}
         self.budget = budget
@@ -85,7 +86,7 @@ class Fuzzer:
         self.session = requests.Session()
         self.cases = 0
         self._phase = STATELESS
-        self.schema = schemathesis.openapi.from_dict(SPEC)
+        self.schema = schemathesis.openapi.from_dict(spec)
         self.schema.config.update(base_url=self.base_url)
         self.schema.config.generation.update(modes=[GenerationMode.POSITIVE,
                                                     GenerationMode.NEGATIVE])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..budget import Budget
-from ..contract import TERMINAL, schema_problems
+from ..contract import DEFAULT, TERMINAL, Contract
 from ..results import NotApplicable, Report, judge
 from .documents import DOCUMENT_CHECKS
 from .target import Exchange, Target
@@ -31,11 +31,15 @@ class Scenario:
     mock_only: bool = False   # an outcome only the mock can be told to produce
 
 
-SCENARIOS = [
-    Scenario("completed task", {"model": "grok-imagine-text-to-video", "prompt": PROMPT}),
-    Scenario("failed task", {"model": "grok-imagine-text-to-video",
-                             "prompt": f"{PROMPT} [mock:fail=service_error]"}, mock_only=True),
-]
+def scenarios(contract: Contract) -> list[Scenario]:
+    """A completed and a failed task of the first model that takes a bare prompt."""
+    body = contract.simple_body(PROMPT)
+    if body is None:
+        return []
+    return [Scenario("completed task", body),
+            Scenario("failed task", {**body, "prompt": f"{PROMPT} [mock:fail=service_error]"},
+                     mock_only=True)]
+
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Trace:
     settled: list[Exchange] = field(default_factory=list)   # after it was terminal
     other_key: Exchange | None = None
     waited: float = 0.0
+    contract: Contract = DEFAULT
 
     @property
     def reads(self) -> list[Exchange]:
@@ -88,10 +93,11 @@ def created_task_is_retrievable(trace: Trace) -> list[Problem]:
 
 def documents_match_schema(trace: Trace) -> list[Problem]:
     _created_id(trace)
-    problems = [(p, trace.created) for p in schema_problems("CreatedTask", trace.created.document)]
+    check = trace.contract.schema_problems
+    problems = [(p, trace.created) for p in check("CreatedTask", trace.created.document)]
     for answer in trace.reads:
         if answer.document is not None:
-            problems += [(p, answer) for p in schema_problems("Task", answer.document)]
+            problems += [(p, answer) for p in check("Task", answer.document)]
     return problems
 
 
@@ -162,9 +168,10 @@ def poll_interval(task: dict[str, Any] | None) -> float:
     return min(max(estimate / POLLS_PER_ESTIMATE, MIN_POLL_SECONDS), MAX_POLL_SECONDS)
 
 
-def observe(target: Target, scenario: Scenario, max_wait: float) -> Trace:
+def observe(target: Target, scenario: Scenario, max_wait: float,
+            contract: Contract = DEFAULT) -> Trace:
     """Create the scenario's task and follow it; the trace holds every answer seen."""
-    trace = Trace(scenario.name, target.create(scenario.body))
+    trace = Trace(scenario.name, target.create(scenario.body), contract=contract)
     try:
         task_id = _created_id(trace)
     except NotApplicable:
@@ -206,9 +213,14 @@ def judge_trace(trace: Trace, report: Report) -> None:
             run.record(problems, answer.line, answer.curl() if problems else None)
 
 
-def run_lifecycle(target: Target, budget: Budget, report: Report, max_wait: float) -> list[Trace]:
+def run_lifecycle(target: Target, budget: Budget, report: Report, max_wait: float,
+                  contract: Contract = DEFAULT) -> list[Trace]:
     traces = []
-    for scenario in SCENARIOS:
+    chosen = scenarios(contract)
+    if not chosen:
+        report.notes.append("lifecycle: no model of the spec accepts a request with only a "
+                            "prompt; no task was created")
+    for scenario in chosen:
         if scenario.mock_only and not target.is_mock:
             report.notes.append(f"lifecycle: '{scenario.name}' needs the mock to script its "
                                 "outcome; against this server it is checked only if one is seen")
@@ -217,7 +229,7 @@ def run_lifecycle(target: Target, budget: Budget, report: Report, max_wait: floa
             for check in [*TRACE_CHECKS, *DOCUMENT_CHECKS]:
                 report.skip(LIFECYCLE, check.__name__, scenario.name, "over the credit budget")
             continue
-        trace = observe(target, scenario, max_wait)
+        trace = observe(target, scenario, max_wait, contract)
         judge_trace(trace, report)
         traces.append(trace)
     return traces

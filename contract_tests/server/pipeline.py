@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from mock_server.spec import operations
 
 from ..budget import Budget
-from ..contract import SPEC
+from ..contract import Contract, from_file, published
 from ..results import Progress, Report, print_progress
 from .fuzz import STATEFUL, STATELESS, Fuzzer
 from .lifecycle import LIFECYCLE, run_lifecycle
@@ -29,6 +29,7 @@ class ServerOptions:
     max_examples: int = 100
     max_wait: float = 600.0
     phases: tuple[str, ...] = PHASES
+    spec: str | None = None            # a spec file; None: what the target publishes
 
 
 def _counts(report: Report, budget: Budget, phase: str) -> str:
@@ -37,20 +38,30 @@ def _counts(report: Report, budget: Budget, phase: str) -> str:
     return f"{failed} failed checks, {skipped} skipped for budget"
 
 
+def contract_for(options: ServerOptions) -> Contract:
+    """The document to check against: ``--spec FILE``, else the one the target publishes at
+    ``/openapi.json`` (the mock serves whatever ``serve --spec`` gave it), else the shipped one."""
+    return from_file(options.spec) if options.spec else published(options.base_url)
+
+
 def check_server(options: ServerOptions, progress: Progress = print_progress) -> Report:
     report = Report("server", options.base_url)
-    budget = Budget(options.max_credits)
-    progress(f"[spec] {len(list(operations(SPEC)))} operations in {SPEC['info']['title']}")
+    contract = contract_for(options)
+    spec = contract.spec
+    budget = Budget(options.max_credits, contract)
+    progress(f"[spec] {len(list(operations(spec)))} operations, {len(contract.models)} models "
+             f"in {spec['info']['title']} (from {contract.source})")
+    report.summary.append(f"spec: {contract.source} ({len(contract.models)} models)")
     with Target(options.base_url, options.api_key, options.other_api_key) as target:
         report.summary.append("target is evolink-mock: lifecycle time passed by advancing its "
                               "clock" if target.is_mock else "lifecycle polls in real time, "
                               f"waiting at most {options.max_wait:g} s per task")
         if LIFECYCLE in options.phases:
-            traces = run_lifecycle(target, budget, report, options.max_wait)
+            traces = run_lifecycle(target, budget, report, options.max_wait, contract)
             requests = sum(len(trace.exchanges) for trace in traces)
             progress(f"[{LIFECYCLE}] {len(traces)} tasks, {requests} requests, "
                      f"{_counts(report, budget, LIFECYCLE)}")
-    fuzzer = Fuzzer(options.base_url, options.api_key, budget, report)
+    fuzzer = Fuzzer(options.base_url, options.api_key, budget, report, contract.spec)
     for phase, run in ((STATELESS, fuzzer.stateless), (STATEFUL, fuzzer.stateful)):
         if phase in options.phases:
             cases = run(options.max_examples)

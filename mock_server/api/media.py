@@ -13,14 +13,12 @@ from starlette.responses import FileResponse, Response
 
 from ..domain import lifecycle
 from ..errors import ApiError
+from ..models import MEDIA_DIR
 from ..service import MockService
 
-MEDIA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "media"
-DEFAULT_RATIO = "16:9"
 
-
-def media_file(aspect_ratio: str | None) -> Path:
-    return MEDIA_DIR / f"{(aspect_ratio or DEFAULT_RATIO).replace(':', 'x')}.mp4"
+def media_file(aspect_ratio: str) -> Path:
+    return MEDIA_DIR / f"{aspect_ratio.replace(':', 'x')}.mp4"
 
 
 async def result_video(request: Request, service: MockService) -> Response:
@@ -30,4 +28,4 @@ async def result_video(request: Request, service: MockService) -> Response:
         raise ApiError(404, f"No result video for {task_id}: the task is unknown, not completed, "
                             "or its link expired (24 h after completion)",
                        code="resource_not_found")
-    return FileResponse(media_file(task.request.get("aspect_ratio")), media_type="video/mp4")
+    return FileResponse(media_file(task.aspect_ratio), media_type="video/mp4")

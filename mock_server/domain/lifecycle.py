@@ -12,12 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .billing import usage
+from .models import TOTAL
 from .task import COMPLETED, Task
 
 PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
 CANCELLED_CODE = "request_cancelled"
 MEDIA_LIFETIME_SECONDS = 24 * 3600
+USER_GROUP = "default"
 
 FAILURE_MESSAGES: dict[str, str] = {
     "content_policy_violation": "The prompt or image was flagged by the content policy.",
@@ -93,16 +94,22 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
     """The task query document (also the callback body) as of ``now``.
 
     ``estimated_time`` is how many real seconds remain, so a client that sleeps for it
-    wakes up when the mock is done, whatever the clock speed.
+    wakes up when the mock is done, whatever the clock speed (or, for a model whose
+    ``x-mock`` says ``total``, the whole planned time while the task runs).
     """
     state = snapshot(task, now)
-    remaining = 0.0 if state.terminal else task.finishes_at - now
+    if state.terminal:
+        estimate = 0.0
+    elif task.estimate == TOTAL:   # the whole plan, as the vendor's create examples show it
+        estimate = task.finishes_at - task.created_at
+    else:
+        estimate = task.finishes_at - now
     task_info: dict[str, Any] = {
         "can_cancel": not state.terminal,
-        "estimated_time": math.ceil(max(0.0, remaining) * real_seconds_per_mock),
+        "estimated_time": math.ceil(max(0.0, estimate) * real_seconds_per_mock),
     }
-    if task.model.startswith("kling"):
-        task_info["video_duration"] = task.request["duration"]
+    if task.video_duration is not None:
+        task_info["video_duration"] = task.video_duration
     doc: dict[str, Any] = {
         "created": int(task.created_at),
         "id": task.id,
@@ -124,5 +131,10 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
 def created_document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> dict[str, Any]:
     """The create response: the task document plus the credits it reserved."""
     doc = document(task, now, real_seconds_per_mock=real_seconds_per_mock)
-    doc["usage"] = usage(task.credits)
+    doc["usage"] = usage(task)
     return doc
+
+
+def usage(task: Task) -> dict[str, Any]:
+    return {"billing_rule": task.billing_rule, "credits_reserved": task.credits,
+            "user_group": USER_GROUP}

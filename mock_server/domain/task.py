@@ -29,6 +29,12 @@ class Task:
     media_base: str           # where result links point, e.g. http://127.0.0.1:8000
     cancelled_at: float | None = None
     extra_latency: float = 0.0   # scripted delay applied to this task's API answers
+    # What the documents report, fixed at create from the model's x-mock block (so a task
+    # keeps them when the spec changes across a restart).
+    billing_rule: str = "per_call"
+    video_duration: int | None = None   # task_info.video_duration, for models that report it
+    estimate: str = "remaining"         # task_info.estimated_time: "remaining" or "total"
+    aspect_ratio: str = "16:9"          # which shipped result video is served
 
     @staticmethod
     def encode_request(request: dict[str, Any]) -> str:
