@@ -6,6 +6,7 @@ HTTP layer only has to render them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -55,6 +56,7 @@ class MockService:
         self.worker = worker
         self._generation = self._resets = -1
         self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
+        self._taking_up = asyncio.Lock()
         self.clock = Clock.start(None if settings.manual_clock else settings.speed)
         self.opened = False
         self._pruned_before = float("-inf")   # --retention: where the last pass cut
@@ -199,15 +201,21 @@ class MockService:
             heard(float(value) if key == "callbacks" else None)
 
     async def _take_up(self) -> None:
-        self._generation = await self.store.counter(GENERATION)
-        self._tasks_read.clear()
-        resets = await self.store.counter(RESETS)
-        saved = await self.store.get_value(CLOCK_KEY)
+        """Read the shared values again. One take-up at a time, and the generation is noted
+        last: a request that finds it current (``sync``) finds the rest taken up too, even
+        while another take-up (a notification's) is waiting on the network."""
+        async with self._taking_up:
+            generation = await self.store.counter(GENERATION)
+            self._tasks_read.clear()
+            resets = await self.store.counter(RESETS)
+            saved = await self.store.get_value(CLOCK_KEY)
+            rules = await self._stored_rules()
+            self._generation = generation
         moved = saved is not None and (saved["origin"], saved["offset"]) != (self.clock.origin,
                                                                               self.clock.offset)
         if moved:
             self.clock = Clock(origin=saved["origin"], speed=self.clock.speed, offset=saved["offset"])
-        self.rules = await self._stored_rules()
+        self.rules = rules
         if resets != self._resets:
             self._resets = resets
             await self.journal.clear()
@@ -224,8 +232,10 @@ class MockService:
             return await self.store.get(task_id)
         task = self._tasks_read.get(task_id)
         if task is None:
+            generation = self._generation
             task = await self.store.get(task_id)
-            if task is not None:
+            # Kept only if nothing was taken up meanwhile: it may be from before a cancel.
+            if task is not None and generation == self._generation:
                 if len(self._tasks_read) >= TASKS_READ_KEPT:
                     self._tasks_read.clear()
                 self._tasks_read[task_id] = task
