@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/evolink-mock serve
 
 test: $(STAMP) browser postgresql
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The dashboard's browser tests drive Debian's chromium through its chromedriver; install them
 # when missing and possible, otherwise those tests skip and say why.
@@ -42,10 +42,11 @@ postgresql:
 	  else echo "postgresql is not installed (needs root and apt-get): the replica tests will be skipped"; fi; \
 	fi
 
-# Throughput, latency, memory, callback lag vs Stoplight Prism; see bench/README.md.
+# Throughput, latency, memory, callback bursts, fixture cost vs Stoplight Prism; see
+# bench/README.md. One measurement: make bench ONLY=callbacks (or fixture, ...).
 # How long each target takes is stated once, in the README's table.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(if $(ONLY),--only $(ONLY))
 
 # docs/dashboard.png, from a scripted session (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)

@@ -19,7 +19,7 @@ import pytest
 if TYPE_CHECKING:
     from mock_server.settings import Settings
 
-    from .mock import MockServer
+    from .mock import MockPool, MockServer
 
 
 @pytest.fixture
@@ -30,10 +30,24 @@ def evolink_mock_settings() -> "Settings":
     return Settings(clock="manual")
 
 
-@pytest.fixture
-def evolink_mock(evolink_mock_settings: "Settings") -> Iterator["MockServer"]:
-    """A :class:`~contract_tests.mock.MockServer` on a free port, stopped after the test."""
-    from .mock import MockServer
+@pytest.fixture(scope="session")
+def _evolink_mock_pool() -> Iterator["MockPool"]:
+    """Mocks started in this session (under pytest-xdist: this worker), one per settings."""
+    from .mock import MockPool
 
-    with MockServer(evolink_mock_settings) as mock:
+    pool = MockPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def evolink_mock(evolink_mock_settings: "Settings",
+                 _evolink_mock_pool: "MockPool") -> Iterator["MockServer"]:
+    """A :class:`~contract_tests.mock.MockServer` on a free port that no other test has
+    touched: the server is started once per session and settings, and after each test a
+    restarting reset forgets its tasks, rules, journal, deliveries and clock moves."""
+    mock = _evolink_mock_pool.acquire(evolink_mock_settings)
+    try:
         yield mock
+    finally:
+        _evolink_mock_pool.release(mock)

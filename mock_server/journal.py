@@ -83,6 +83,11 @@ class RequestJournal:
         while self.entries and self.entries[0].at < before:
             self.entries.popleft()
 
+    def restart(self) -> None:
+        """Number entries from 1 again, as a fresh mock does (a restarting reset)."""
+        self.entries.clear()
+        self._seq = 0
+
 
 class SharedJournal:
     """The journal of ``serve --workers N`` and of replicas: every process's entries, kept in

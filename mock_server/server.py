@@ -68,6 +68,11 @@ class RunningServer:
             time.sleep(0.01)
         return self
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not (
+            self._server is not None and self._server.should_exit)
+
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True

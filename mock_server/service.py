@@ -60,11 +60,7 @@ class MockService:
         self.clock = Clock.start(None if settings.manual_clock else settings.speed)
         self.opened = False
         self._pruned_before = float("-inf")   # --retention: where the last pass cut
-        # Each worker draws its own ids: two generators seeded alike would collide. Replicas
-        # may run on several hosts with the same index, so theirs also name host and process.
-        self.ids = IdFactory(settings.seed if not self.shared or settings.seed is None
-                             else f"{settings.seed}:{worker}" if not self.replicated
-                             else f"{settings.seed}:{socket.gethostname()}:{os.getpid()}")
+        self.ids = IdFactory(self._id_seed())
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
         # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
@@ -76,6 +72,7 @@ class MockService:
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
         self.rules: list[Rule] = []
+        self._scenario_rules: list[tuple[str, dict[str, Any]]] = []
         self._rule_ids = itertools.count(1)
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
@@ -114,6 +111,14 @@ class MockService:
                                               await self.store.counter(RESETS))
             await self.journal.open()
         self.opened = True
+
+    def _id_seed(self) -> int | str | None:
+        # Each worker draws its own ids: two generators seeded alike would collide. Replicas
+        # may run on several hosts with the same index, so theirs also name host and process.
+        seed = self.settings.seed
+        if not self.shared or seed is None:
+            return seed
+        return f"{seed}:{socket.gethostname()}:{os.getpid()}" if self.replicated else f"{seed}:{self.worker}"
 
     # --- clock --------------------------------------------------------------------------
 
@@ -415,6 +420,7 @@ class MockService:
     async def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules
         (a restart, or another worker that loaded them first)."""
+        self._scenario_rules = rules   # a restarting reset loads them again
         async with self._changing():
             if self.rules:
                 return
@@ -463,15 +469,26 @@ class MockService:
                      "credits": task.credits},
         }
 
-    async def reset(self) -> None:
-        """Forget everything but the clock, which never goes back."""
+    async def reset(self, *, restart: bool = False) -> None:
+        """Forget everything but the clock, which never goes back; with ``restart``, start
+        over as a mock just launched with these settings (what the pytest fixture does
+        between tests instead of building a new app and server: ~1 ms instead of ~200 ms)."""
         async with self._changing():
             await self.store.clear()
+            if restart:
+                self.clock = Clock.start(self.clock.speed, self.clock.wall)
             await self._save_clock(self.clock)
             if self.shared:
                 self._resets = await self.store.bump(RESETS)
         self.rules = []
         await self.journal.clear()
+        if restart:
+            if self.settings.seed is not None:   # re-seeded, not rebuilt: a new Faker costs ~20 ms
+                self.ids.fake.seed_instance(self._id_seed())
+            self._rule_ids = itertools.count(1)
+            if isinstance(self.journal, RequestJournal):
+                self.journal.restart()
+            await self.load_scenario_rules(self._scenario_rules)
         for listener in self.reset_listeners:
             listener()
         self._clock_moved()

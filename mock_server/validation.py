@@ -21,6 +21,7 @@ from .domain.defaults import apply_defaults
 from .errors import ApiError, invalid_request
 
 BODY_STATE_KEY = "json_body"
+LEFT_OUT = object()   # an optional request body that was not sent (handlers then see {})
 _compiled: dict[int, "CompiledSchema"] = {}
 
 
@@ -391,13 +392,18 @@ def body_validator_class(max_body_bytes: int) -> type[AbstractRequestBodyValidat
                 chunks.append(chunk)
             raw = b"".join(chunks)
             if not raw.strip():
-                raise invalid_request("request body is required", None)
+                if self._required:
+                    raise invalid_request("request body is required", None)
+                scope.setdefault("state", {})[BODY_STATE_KEY] = {}
+                return LEFT_OUT
             body = parse_json(raw)
             # Handlers read the parsed body from the scope instead of parsing it again.
             scope.setdefault("state", {})[BODY_STATE_KEY] = body
             return body
 
         def _validate(self, body: Any) -> None:
+            if body is LEFT_OUT:
+                return
             error = body_checker(self._schema).error(body)
             if error is not None:
                 raise error

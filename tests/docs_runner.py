@@ -188,6 +188,12 @@ def script(blocks: list[Block], work: Path, ports: dict[int, int], python: str) 
 
 def run(document: Path, root: Path, work: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run one document; the result's stdout names each block as it starts."""
+    stamp, pyproject = root / ".venv" / ".installed", root / "pyproject.toml"
+    if stamp.exists() and stamp.stat().st_mtime < pyproject.stat().st_mtime:
+        # `make run` in the scratch directory would reinstall the package from there, pointing
+        # the venv's editable install and script shebangs at a directory about to be deleted.
+        raise RuntimeError("the venv is older than pyproject.toml: run `make install` first "
+                           "(`make test` does)")
     ports = {documented: free_port() for documented in PORTS}
     scratch_dir(root, work)
     text = script(parse(document), work, ports, sys.executable)

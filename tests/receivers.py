@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 HANG, CLOSE = "hang", "close"
+CLOSE_AFTER = "close-after"   # answer 200 with `Connection: close`, then close
 HANG_LIMIT = 30.0   # a hanging answer gives up at the latest when the receiver closes
 
 
@@ -37,13 +38,14 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, *plan: int | str, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *plan: int | str, tls: ssl.SSLContext | None = None,
+                 keep_alive: bool = False) -> None:
         self.plan = list(plan)
         self.requests: list[Received] = []
         self.connections = 0
         self._changed = threading.Condition()
         self._closing = threading.Event()
-        self._server = _Server(self)
+        self._server = _Server(self, _KeepAliveHandler if keep_alive else _Handler)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port: int = self._server.server_address[1]
@@ -87,9 +89,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Receiver, handler: type[BaseHTTPRequestHandler]) -> None:
         self.receiver = receiver
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", 0), handler)
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         self.receiver.connections += 1
@@ -115,7 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         else:
             answer = json.dumps({"received": True}).encode()
-            self.send_response(int(action))
+            self.send_response(200 if action == CLOSE_AFTER else int(action))
+            if action == CLOSE_AFTER:
+                self.send_header("Connection", "close")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
@@ -123,3 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1: connections stay open between requests, as most real handlers keep them."""
+
+    protocol_version = "HTTP/1.1"

@@ -61,7 +61,7 @@ async def clear_rules(request: Request, service: MockService) -> Response:
 
 
 async def reset(request: Request, service: MockService) -> Response:
-    await service.reset()
+    await service.reset(restart=_body(request).get("restart", False))
     return await health(request, service)
 
 

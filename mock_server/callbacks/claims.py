@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from ..store.postgresql import PostgreSQLStore
 
 logger = logging.getLogger("evolink_mock.callbacks")
-MAX_CONCURRENT = 100     # attempts on the wire at once per replica, as the one-process sender
+MAX_CONCURRENT = 100     # attempts a replica holds claimed at once (the sender puts as many on
+                         # the wire); more due work waits for the next claim, by any replica
 OUTAGE_PAUSE = 1.0       # real seconds between claims while PostgreSQL is unreachable
 
 
@@ -49,7 +50,6 @@ class ClaimingDispatcher:
         self.resolver = resolver
         self._inflight: dict[str, asyncio.Task[None]] = {}   # by delivery id
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -70,7 +70,7 @@ class ClaimingDispatcher:
 
     async def start(self) -> None:
         self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
-        self._wake, self._slots = asyncio.Event(), asyncio.Semaphore(MAX_CONCURRENT)
+        self._wake = asyncio.Event()
         self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
                               timeout=self.timeout, resolver=self.resolver)
         self._listen(True)
@@ -218,8 +218,9 @@ class ClaimingDispatcher:
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._sender is not None
-        async with self._slots:
-            await self._sender.attempt(delivery, self.service.now)
+        # The sender bounds the attempts on the wire; waiting for a turn is lag, not part of
+        # the attempt's timeout.
+        await self._sender.attempt(delivery, self.service.now)
         self.attempts_sent += 1
         # Stored with its lease released; a retry (state still pending) is claimed anew.
         for _ in range(3):

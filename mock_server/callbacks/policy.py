@@ -276,6 +276,7 @@ class CallbackPolicy:
         return any(allowed.matches(target.host, target.port) for allowed in self.allowed_hosts)
 
 
+@functools.lru_cache(maxsize=4096)   # a pure function, asked 3-4 times per delivery attempt
 def _parse_url(url: str) -> _Target:
     """Split ``scheme://host[:port][/path][?query][#fragment]``, refusing ambiguity."""
     for char in url:

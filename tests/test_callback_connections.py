@@ -1,0 +1,93 @@
+"""Callback connections are kept alive and reused, and reuse never skips a check: a pooled
+connection serves only the checked address and the host name it was checked for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from mock_server.callbacks.policy import CallbackPolicy, parse_allowed_host
+from mock_server.callbacks.sender import CONNECTIONS_PER_ADDRESS, Sender
+
+from .receivers import CLOSE_AFTER, HANG, Receiver
+from .test_callbacks import TAKES, advance, create, deliveries, running_mock
+
+
+async def _to_loopback(url: str) -> list[str]:
+    """DNS as a test wants it: every name is 127.0.0.1 (where the receiver listens)."""
+    return ["127.0.0.1"]
+
+
+def send_all(sender: Sender, *urls: str) -> list[Any]:
+    """Send one empty JSON body to each URL in turn, on one loop, then close the sender."""
+    async def run() -> list[Any]:
+        try:
+            return [await sender.send(url, b"{}") for url in urls]
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(run())
+
+
+def sender_for(*allowed: str, timeout: float = 5.0) -> Sender:
+    policy = CallbackPolicy(tuple(parse_allowed_host(host) for host in allowed))
+    return Sender(policy, timeout=timeout, resolver=_to_loopback)
+
+
+def test_a_burst_to_one_handler_goes_over_a_few_kept_alive_connections() -> None:
+    count = 60
+    with Receiver(keep_alive=True) as receiver, \
+            running_mock(receiver.host_port) as (server, http):
+        ids = [create(http, receiver.url(f"/hook/{n}")) for n in range(count)]
+        advance(server, http, TAKES)
+        receiver.wait_for(count)
+        sent = deliveries(http)
+    assert Counter(request.path for request in receiver.requests) == {
+        f"/hook/{n}": 1 for n in range(count)}, "every callback arrives exactly once"
+    assert sorted(d["task_id"] for d in sent) == sorted(ids)
+    assert all(d["state"] == "delivered" and len(d["attempts"]) == 1 for d in sent)
+    assert 1 <= receiver.connections <= CONNECTIONS_PER_ADDRESS
+
+
+def test_a_pooled_connection_serves_only_the_host_name_it_was_checked_for() -> None:
+    with Receiver(keep_alive=True) as receiver:
+        port = receiver.port
+        outcomes = send_all(sender_for(f"a.example:{port}", f"b.example:{port}"),
+                            f"http://a.example:{port}/1", f"http://b.example:{port}/2",
+                            f"http://a.example:{port}/3", f"http://b.example:{port}/4")
+    assert [o.status for o in outcomes] == [200, 200, 200, 200]
+    # Same address, two names: two connections, each reused by its own name only.
+    assert receiver.connections == 2
+    assert [r.headers["host"] for r in receiver.requests] == [
+        f"{name}.example:{port}" for name in "abab"]
+
+
+def test_every_attempt_is_checked_again_while_a_connection_to_that_address_is_pooled() -> None:
+    with Receiver(keep_alive=True) as receiver:
+        port = receiver.port
+        allowed, refused = send_all(sender_for(f"a.example:{port}"),
+                                    f"http://a.example:{port}/ok",
+                                    f"https://hooks.evil-rebind.net:{port}/rebound")
+    assert allowed.status == 200
+    assert refused.status is None and refused.address is None
+    assert refused.error == ("callback_url host hooks.evil-rebind.net resolves to a loopback address "
+                             "(127.0.0.1); refusing to deliver")
+    assert [r.path for r in receiver.requests] == ["/ok"]
+
+
+def test_a_connection_the_handler_closes_is_not_used_again() -> None:
+    with Receiver(CLOSE_AFTER, 200, keep_alive=True) as receiver:
+        url = receiver.url(host="a.example")
+        outcomes = send_all(sender_for(f"a.example:{receiver.port}"), url, url)
+    assert [o.status for o in outcomes] == [200, 200]
+    assert receiver.connections == 2
+
+
+def test_a_connection_whose_answer_timed_out_is_not_used_again() -> None:
+    with Receiver(HANG, 200, keep_alive=True) as receiver:
+        url = receiver.url(host="a.example")
+        hung, answered = send_all(sender_for(f"a.example:{receiver.port}", timeout=0.3), url, url)
+    assert hung.status is None and hung.error == "no answer within 0.3 s"
+    assert answered.status == 200
+    assert receiver.connections == 2 and len(receiver.requests) == 2
