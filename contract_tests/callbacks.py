@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import httpx
 
+from mock_server.callbacks.sender import trust
 from mock_server.domain import lifecycle
 from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.ids import IdFactory, key_fingerprint
@@ -36,6 +37,7 @@ USER_AGENT = "evolink-contract-callbacks/1"
 class CallbackOptions:
     url: str
     timeout: float = 10.0
+    callback_ca: str | None = None   # PEM CA bundle trusted besides the system's (as on serve)
 
 
 def _task(ids: IdFactory, outcome: str, now: float) -> Task:
@@ -78,9 +80,11 @@ class Delivery:
     status: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    ca_file: str | None = None   # the --callback-ca the rehearsal trusted, for the curl
 
     def curl(self) -> str:
-        return (f"curl -X POST -H 'Content-Type: application/json' "
+        cacert = f"--cacert {shlex.quote(self.ca_file)} " if self.ca_file else ""
+        return (f"curl -X POST {cacert}-H 'Content-Type: application/json' "
                 f"-d {shlex.quote(json.dumps(self.document))} {shlex.quote(self.url)}")
 
 
@@ -116,7 +120,7 @@ def deliver(http: httpx.Client, delivery: Delivery, timeout: float) -> Delivery:
     except httpx.HTTPError as exc:
         status, error = None, f"{type(exc).__name__}: {exc}"
     return Delivery(delivery.url, delivery.label, delivery.document, status,
-                    time.perf_counter() - started, error)
+                    time.perf_counter() - started, error, delivery.ca_file)
 
 
 def _describe(delivery: Delivery) -> tuple[str, str]:
@@ -127,9 +131,9 @@ def rehearse(options: CallbackOptions) -> Report:
     report = Report(CALLBACKS, options.url)
     report.summary.append(f"{'document':44} {'answer':>8} {'seconds':>8}")
     with httpx.Client(timeout=options.timeout, headers={"User-Agent": USER_AGENT},
-                      follow_redirects=False) as http:
+                      follow_redirects=False, verify=trust(options.callback_ca)) as http:
         for label, document in rehearsal_documents():
-            delivery = Delivery(options.url, label, document)
+            delivery = Delivery(options.url, label, document, ca_file=options.callback_ca)
             if not document_matches_spec(delivery):
                 delivery = deliver(http, delivery, options.timeout)
             answer = delivery.error or str(delivery.status or "not sent")

@@ -14,7 +14,10 @@ from typing import Callable, Sequence
 import httpx
 import requests
 
+from mock_server import __version__
 from mock_server.domain.scenarios import ScenarioError
+from mock_server.settings import (OneLineParser, argparse_type, ca_bundle, callback_host,
+                                  readable_file)
 from mock_server.spec import SpecError
 
 from .budget import default_max_credits
@@ -40,11 +43,13 @@ def _client(args: argparse.Namespace) -> Report:
         raise SystemExit("evolink-contract client: give the client command after --")
     return check_client(ClientOptions(
         command=tuple(command), scenarios=tuple(args.scenario), speed=args.speed,
-        min_poll_interval=args.min_poll_interval, timeout=args.timeout))
+        min_poll_interval=args.min_poll_interval, timeout=args.timeout,
+        allow_callback_hosts=tuple(args.allow_callback_hosts), callback_ca=args.callback_ca))
 
 
 def _callbacks(args: argparse.Namespace) -> Report:
-    return rehearse(CallbackOptions(url=args.to, timeout=args.timeout))
+    return rehearse(CallbackOptions(url=args.to, timeout=args.timeout,
+                                    callback_ca=args.callback_ca))
 
 
 def _phases(text_value: str) -> str:
@@ -56,7 +61,8 @@ def _phases(text_value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evolink-contract", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="evolink-contract", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
     server = commands.add_parser("server", help="check a server (the mock or the real service)")
@@ -80,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.set_defaults(handler=_server)
 
     client = commands.add_parser("client", help="check a client program against the strict mock")
-    client.add_argument("--scenario", action="append", default=[],
+    client.add_argument("--scenario", action="append", default=[], type=argparse_type(readable_file),
                         help="scenario YAML with scripted faults (repeatable)")
     client.add_argument("--min-poll-interval", type=float, default=1.0,
                         help="least real seconds between two reads of one task (default: 1)")
@@ -89,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--speed", type=float, default=60.0,
                         help="mock seconds per real second (default: 60: a 2-minute task "
                         "takes 2 s)")
+    client.add_argument("--allow-callback-host", dest="allow_callback_hosts", action="append",
+                        default=[], metavar="HOST[:PORT]", type=argparse_type(callback_host),
+                        help="let the mock send the client's callbacks to this (internal) host, "
+                        "over http or https (repeatable), as on `evolink-mock serve`")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     client.set_defaults(handler=_client)
 
@@ -98,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="seconds the handler has to answer (default: 10, as the vendor)")
     callbacks.set_defaults(handler=_callbacks)
 
+    for sub in (client, callbacks):   # the commands that send callbacks, possibly over HTTPS
+        sub.add_argument("--callback-ca", metavar="FILE", type=argparse_type(ca_bundle),
+                         help="PEM CA bundle trusted for "
+                         "HTTPS callbacks besides the system's (see `evolink-mock certs`), as on "
+                         "`evolink-mock serve`")
     for sub in (server, client, callbacks):
         sub.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML")
     return parser

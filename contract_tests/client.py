@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Callable
@@ -35,6 +36,8 @@ class ClientOptions:
     speed: float = 60.0
     min_poll_interval: float = 1.0
     timeout: float = 300.0
+    allow_callback_hosts: tuple[str, ...] = ()   # as on `evolink-mock serve`
+    callback_ca: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,11 +176,22 @@ def run_command(options: ClientOptions, env: dict[str, str]) -> str | None:
     return f"exited with status {code}" if code else None
 
 
+def child_path(path: str | None) -> str:
+    """The kit's interpreter directory first: ``python`` in the command is then the one with
+    the kit's dependencies (httpx...), as when the kit's virtualenv is activated."""
+    kit_bin = os.path.dirname(sys.executable)
+    rest = [entry for entry in (path or os.defpath).split(os.pathsep) if entry and entry != kit_bin]
+    return os.pathsep.join([kit_bin, *rest])
+
+
 def check_client(options: ClientOptions) -> Report:
     settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
-                        scenarios=options.scenarios)
+                        scenarios=options.scenarios,
+                        allow_callback_hosts=options.allow_callback_hosts,
+                        callback_ca=options.callback_ca)
     with RunningServer(settings) as server:
-        env = {**os.environ, "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
+        env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
+               "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
         trouble = run_command(options, env)
         session = Session(options, server.service.journal.query(), resolved(server.service.store.tasks()),
                           trouble)

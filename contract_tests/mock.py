@@ -8,7 +8,6 @@ would use.
 
 from __future__ import annotations
 
-from fnmatch import fnmatch
 from types import TracebackType
 from typing import Any
 
@@ -36,10 +35,11 @@ class Journal:
         self._mock = mock
 
     def requests(self, path: str = "*", method: str | None = None) -> list[dict[str, Any]]:
-        """Entries whose path matches the glob ``path`` (and ``method``, if given)."""
-        entries = self._mock.control("GET", "/journal")["entries"]
-        return [entry for entry in entries if fnmatch(entry["path"], path)
-                and (method is None or entry["method"] == method.upper())]
+        """Entries whose path matches the glob ``path`` (and ``method``, if given).
+
+        The glob goes to ``GET /_mock/journal?path=`` as is: one matching rule for both."""
+        entries = self._mock.control("GET", "/journal", params={"path": path})["entries"]
+        return [entry for entry in entries if method is None or entry["method"] == method.upper()]
 
 
 class MockServer:

@@ -1,6 +1,8 @@
 """evolink-mock: a local, OpenAPI-driven mock of the EvoLink video-generation API."""
 
-import warnings
+from importlib.metadata import PackageNotFoundError, version
 
-# Connexion 3.3 imports Starlette's test client at import time, which warns on every start.
-warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+try:
+    __version__ = version("evolink-mock")
+except PackageNotFoundError:   # run from a checkout that was never installed
+    __version__ = "0+unknown"

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import yaml
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
@@ -23,11 +24,12 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
-from .api import admin, deliveries, media, tasks, videos
+from .api import admin, deliveries, landing, media, tasks, videos
 from .api.faults import scripted
 from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
+from .domain.scenarios import ScenarioError
 from .errors import ApiError
 from .journal import JournalMiddleware, SharedJournal
 from .middleware import middleware_stack
@@ -84,7 +86,7 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         await response(scope, receive, send)
 
 
-DOCS_PREFIXES = ("/ui/", "/_mock/ui/")
+DOCS_PREFIXES = ("/ui/", "/_mock/ui/", landing.ADMIN_DOCS)
 
 
 class NoSlashRedirects:
@@ -139,10 +141,12 @@ class MockApp:
         # Our own API can be strict about unknown query parameters; the vendor's stays lenient
         # (its docs do not say, and real clients add cache-busters).
         self.asgi.add_api(admin_spec, base_path=ADMIN_BASE_PATH, strict_validation=True,
-                          swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
+                          swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json",
+                                                              swagger_ui_path="/docs"))
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
-        self.outer = JournalMiddleware(NoSlashRedirects(self.asgi), self.service.journal, prefixes=JOURNALED_PREFIXES,
+        front = landing.AdminFrontDoor(NoSlashRedirects(self.asgi), self.settings.admin_token)
+        self.outer = JournalMiddleware(front, self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(StoreUnavailable, errors.handle_store_unavailable)
@@ -207,22 +211,41 @@ class MockApp:
         async def result_video(request: Request) -> Any:
             return await media.result_video(request, self.service)
 
-        return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"])]
+        async def front_page(request: Request) -> Any:
+            return await landing.landing(request, self.settings.admin_token)
+
+        return [Route("/media/{task_id}.mp4", result_video, methods=["GET", "HEAD"]),
+                Route("/", front_page, methods=["GET", "HEAD"])]
 
     def _load_scenarios(self) -> None:
+        """Rules from the --scenario files; what is wrong with a file is a ScenarioError
+        naming it (the CLI prints it as one line)."""
         rules: list[tuple[str, dict[str, Any]]] = []
         for path in self.settings.scenarios:
-            with open(path, encoding="utf-8") as fh:
-                document = yaml.safe_load(fh) or {}
-            rules += [(path, rule) for rule in document.get("rules", [])]
+            source = f"--scenario {path!r}"
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    document = yaml.safe_load(fh) or {}
+            except OSError as exc:
+                raise ScenarioError(f"{source}: cannot read it ({exc.strerror})") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                where = getattr(exc, "problem_mark", None)
+                line = f" at line {where.line + 1}" if where is not None else ""
+                problem = getattr(exc, "problem", None) or type(exc).__name__
+                raise ScenarioError(f"{source}: not valid YAML{line} ({problem})") from None
+            listed = document.get("rules", []) if isinstance(document, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
+                raise ScenarioError(f"{source}: expected a mapping with a 'rules' list of "
+                                    "rule mappings (see fixtures/scenarios/)")
+            rules += [(source, rule) for rule in listed]
         # Checked now, so a bad file stops the start with its message even when the rules are
         # stored later (a networked store is opened on the server's loop).
-        for number, (path, rule) in enumerate(rules, 1):
+        for number, (source, rule) in enumerate(rules, 1):
             try:
                 rule_from_dict(rule, f"rule-{number}", self.service.failure_codes,
                                self.settings.seed)
             except ScenarioError as exc:
-                raise ScenarioError(f"{path}: {exc}") from None
+                raise ScenarioError(f"{source}: {exc}") from None
         self._scenario_rules = rules
         if self.service.opened:
             resolved(self.service.load_scenario_rules(rules))

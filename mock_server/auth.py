@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 from typing import Any, Callable
 
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
 from .errors import ApiError

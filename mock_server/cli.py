@@ -8,25 +8,28 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import trustme
 
+from . import __version__
 from . import settings as settings_module
 from . import specdiff
 from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
 from .domain import lifecycle
-from .domain.scenarios import Action, ScenarioError
+from .domain.scenarios import Action
 from .errors import ApiError
 from .server import serve
 from .service import MockService
 from .store import is_postgresql, resolved
 from .settings import Settings
 from .models import check as check_models, model_names
+from .settings import Settings, SettingError
 from .spec import VENDOR_SPEC, SpecError, load_spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -37,9 +40,10 @@ FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = settings_module.OneLineParser(
         prog="evolink-mock",
         description="Local, OpenAPI-driven mock of the EvoLink video-generation API.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser(
         "serve", help="Serve the mock API.",
@@ -60,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"(default: {DEFAULT_ERROR_CODE}).")
     trigger_parser.add_argument("--allow-callback-host", dest="allow_callback_hosts",
                                 action="append", default=[], metavar="HOST[:PORT]",
+                                type=settings_module.argparse_type(settings_module.callback_host),
                                 help="Allow this (internal) host, over http or https (repeatable).")
     trigger_parser.add_argument("--callback-ca", metavar="FILE",
+                                type=settings_module.argparse_type(settings_module.ca_bundle),
                                 help="PEM CA bundle trusted in addition to the system's.")
 
     replay_parser = commands.add_parser(
@@ -200,11 +206,11 @@ def banner(config: settings_module.Settings) -> str:
     keys = f"{len(config.api_keys)} configured" if config.api_keys else "any non-empty bearer token"
     admin = "X-Mock-Admin-Token required" if config.admin_token else "loopback clients only"
     lines = [
-        "evolink-mock",
+        f"evolink-mock {__version__}   {base}/ (links to everything below)",
         f"  API          {base}/v1/videos/generations, {base}/v1/tasks/{{task_id}}",
         f"  docs         {base}/ui/   (spec: {base}/openapi.json)",
         f"  dashboard    {base}/_mock/ui",
-        f"  admin API    {base}/_mock/   ({admin})",
+        f"  admin API    {base}/_mock/   ({admin}; docs: {base}/_mock/docs/)",
         f"  clock        {clock}",
         f"  API keys     {keys}",
         f"  state        {config.state or 'in memory'}",
@@ -254,17 +260,24 @@ def unreachable_store(config: Settings) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        config = settings_module.from_args(args)
+        try:
+            config = settings_module.from_args(args)
+        except SettingError as exc:
+            print(f"evolink-mock serve: {exc}", file=sys.stderr)
+            return 2
         problem = config.problem() or spec_problem(config) or unreachable_store(config)
         if problem:
-            print(f"evolink-mock: {problem}", file=sys.stderr)
+            print(f"evolink-mock serve: {problem}", file=sys.stderr)
             return 2
         configure_logging(config)
-        print(banner(config), flush=True)
+
+        def announce(port: int) -> None:   # once bound: the banner names the real port
+            print(banner(replace(config, port=port)), flush=True)
+
         try:
-            return serve(config)
-        except (ScenarioError, SpecError) as exc:
-            print(f"evolink-mock: {exc}", file=sys.stderr)
+            return serve(config, announce)
+        except (SettingError, SpecError) as exc:
+            print(f"evolink-mock serve: {exc}", file=sys.stderr)
             return 2
     if args.command == "spec":
         return spec_diff(args)

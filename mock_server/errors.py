@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
@@ -30,6 +31,7 @@ DEFAULT_CODES: dict[int, tuple[str, str]] = {
     405: ("method_not_allowed", "invalid_request_error"),
     413: ("request_too_large", "invalid_request_error"),
     415: ("unsupported_media_type", "invalid_request_error"),
+    431: ("request_header_fields_too_large", "invalid_request_error"),
     429: ("rate_limit_exceeded", "rate_limit_error"),
     500: ("internal_error", "api_error"),
     503: ("service_unavailable", "api_error"),
@@ -44,6 +46,7 @@ DEFAULT_MESSAGES: dict[int, str] = {
     405: "Method not allowed",
     413: "The request body is too large",
     415: "The request body must be application/json",
+    431: "The request headers are too large",
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",

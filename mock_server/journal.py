@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections import deque
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -64,13 +65,13 @@ class RequestJournal:
         entry.seq = self._seq
         self.entries.append(entry)
 
-    def query(self, *, key: str | None = None, path_prefix: str | None = None,
+    def query(self, *, key: str | None = None, path: str | None = None,
               since: int = 0) -> list[JournalEntry]:
-        return _matching((e for e in self.entries if e.seq > since), key, path_prefix)
+        return _matching((e for e in self.entries if e.seq > since), key, path)
 
-    async def entries_matching(self, *, key: str | None = None, path_prefix: str | None = None,
+    async def entries_matching(self, *, key: str | None = None, path: str | None = None,
                                since: int = 0) -> list[JournalEntry]:
-        return self.query(key=key, path_prefix=path_prefix, since=since)
+        return self.query(key=key, path=path, since=since)
 
     async def open(self) -> None:
         pass
@@ -127,12 +128,12 @@ class SharedJournal:
             records, self._unsaved = [e.to_dict() for e in self._unsaved], []
             await self.store.append_journal(records, keep=self.max_entries, resets=self._resets)
 
-    async def entries_matching(self, *, key: str | None = None, path_prefix: str | None = None,
+    async def entries_matching(self, *, key: str | None = None, path: str | None = None,
                                since: int = 0) -> list[JournalEntry]:
         await self.flush()
         entries = (JournalEntry(**{**record, "seq": seq})
                    for seq, record in await self.store.journal(since))
-        return _matching(entries, key, path_prefix)
+        return _matching(entries, key, path)
 
     async def clear(self) -> None:
         """After a reset (which empties the table): forget the entries from before it."""
@@ -144,9 +145,11 @@ class SharedJournal:
 
 
 def _matching(entries: Iterable[JournalEntry], key: str | None,
-              path_prefix: str | None) -> list[JournalEntry]:
+              path: str | None) -> list[JournalEntry]:
+    """``path`` is a glob (``fnmatchcase``: ``*`` spans ``/`` too), the one semantics of the
+    admin API's ``?path=`` and the pytest helper (spec/mock-admin.yaml)."""
     return [e for e in entries if (key is None or e.key == key)
-            and (path_prefix is None or e.path.startswith(path_prefix))]
+            and (path is None or fnmatchcase(e.path, path))]
 
 
 def _bearer_fingerprint(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

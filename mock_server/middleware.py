@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing as t
 
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion import utils
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware

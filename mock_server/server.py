@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import gc
 import socket
+import sqlite3
 import threading
 import time
 from types import TracebackType
+from typing import Callable
 
 import uvicorn
 
 from .app import MockApp, create_app
-from .settings import Settings
+from .domain.scenarios import ScenarioError
+from .http_edge import header_limited_protocol
+from .settings import Settings, SettingError
+from .spec import SpecError
 from .store import resolved
+
+BACKLOG = 2048   # uvicorn's default
+Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
 
 
 def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
     # The lifespan starts and stops the callback dispatcher on the server's loop.
+    # httptools with the header size and header time limits (see http_edge).
+    protocol = header_limited_protocol(app.settings.max_header_bytes,
+                                       app.settings.http_header_timeout,
+                                       app.service.error_codes.get(("getTask", 431)))
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=2)
+                          lifespan="on", timeout_graceful_shutdown=2, http=protocol)
 
 
 class RunningServer:
@@ -105,13 +117,54 @@ def freeze_after_full_collections() -> None:
         gc.callbacks.append(on_collect)
 
 
-def serve(settings: Settings) -> int:
-    """Serve in the foreground until interrupted; the process's exit code."""
+def listen(settings: Settings) -> socket.socket:
+    """The listening socket for ``serve``, bound before anything is announced.
+
+    Raises :class:`SettingError` naming ``--host``/``--port`` when the address cannot be
+    bound (in use, not a local address, an unknown name)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise SettingError(f"--host {settings.host!r} --port {settings.port}: cannot listen "
+                           f"there ({reason}); expected a free port on a local address "
+                           "(--port 0 picks a free one)") from None
+    # Listening already (uvicorn listens again with the same backlog): a client that reads
+    # the banner can connect at once; its connection waits in the backlog until served.
+    sock.listen(BACKLOG)
+    return sock
+
+
+def build_app(settings: Settings, worker: int = 0) -> MockApp:
+    """The app, with what a start-up can trip over turned into one-line setting errors."""
+    try:
+        return create_app(settings, worker)
+    except (ScenarioError, SpecError) as exc:
+        raise SettingError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise SettingError(f"--state {settings.state!r}: cannot use it as the state file "
+                           f"({exc}); expected a SQLite file written by evolink-mock, or a new "
+                           "name") from None
+
+
+def serve(settings: Settings, announce: Announce | None = None) -> int:
+    """Serve in the foreground until interrupted; the process's exit code.
+
+    ``announce(port)`` runs once the socket is bound (the CLI prints its banner then), so
+    nothing is announced for a port that turns out to be taken."""
     if settings.workers > 1:
         from .workers import serve_workers
 
-        return serve_workers(settings)
+        return serve_workers(settings, announce)
     freeze_after_full_collections()
-    app = create_app(settings)
-    uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()
+    app = build_app(settings)
+    sock = listen(settings)
+    if announce is not None:
+        announce(sock.getsockname()[1])
+    uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
     return 0

@@ -384,7 +384,7 @@ class MockService:
         seen = sum(rule.matched for rule in self.rules)
         action = apply_rules(self.rules, operation_id, model)
         if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
-            self.rules = [rule for rule in self.rules if not rule.exhausted]
+            # Used-up rules stay (marked exhausted) so their counters can still be read.
             await self._save_rules()
             await self._announce()
         return action

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, NoReturn
 
 ENV_PREFIX = "EVOLINK_MOCK_"
 
@@ -25,38 +27,142 @@ def knob(flag: str, help: str, *, default: Any = None, parse: Callable[[str], An
     return field(default=default, metadata=metadata)
 
 
+class SettingError(ValueError):
+    """A setting given a value it cannot take; the message is one line naming the flag or
+    environment variable, the value and what was expected (the CLI prints it, exit 2)."""
+
+
+# Parsers: text -> value, or ValueError saying what was expected (the caller names the
+# flag or variable and the value).
+
 def _bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false (1/0, yes/no, on/off)")
+
+
+def _whole(text: str, least: int | None = None, most: int | None = None) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if (least is not None and value < least) or (most is not None and value > most):
+        span = f"from {least} to {most}" if most is not None else f"at least {least}"
+        raise ValueError(f"expected a whole number {span}")
+    return value
+
+
+def _port(text: str) -> int:
+    return _whole(text, 0, 65535)
+
+
+def _at_least_one(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _not_negative(text: str) -> int:
+    return _whole(text, 0)
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number above 0, e.g. 10") from None
+    if not 0 < value < float("inf"):
+        raise ValueError("expected a number above 0, e.g. 10")
+    return value
+
+
+def readable_file(text: str) -> str:
+    path = Path(text)
+    if not path.exists():
+        raise ValueError("expected an existing file; there is none")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError("expected a readable file")
+    return text
+
+
+def ca_bundle(text: str) -> str:
+    """A PEM CA bundle that TLS can load (checked now rather than at the first callback)."""
+    readable_file(text)
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=text)
+    except (ssl.SSLError, ValueError):
+        raise ValueError("expected a PEM file of CA certificates (see `evolink-mock certs`)") from None
+    return text
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48")
+    return value
+
+
+def _state(text: str) -> str:
+    """A PostgreSQL URL (checked when serving starts: it needs the server), or a state file."""
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    return _state_file(text)
+
+
+def _state_file(text: str) -> str:
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError("expected a file name, not a directory")
+    directory = path.parent
+    if not directory.is_dir():
+        raise ValueError(f"expected a file in an existing directory; {str(directory)!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"expected a file in a writable directory; {str(directory)!r} is not writable")
+    return text
+
+
+def callback_host(text: str) -> str:
+    from .callbacks.policy import parse_allowed_host   # the policy's own reading of HOST[:PORT]
+
+    parse_allowed_host(text)
+    return text.strip()
 
 
 @dataclass(frozen=True)
 class Settings:
     host: str = knob("--host", "Interface to listen on.", default="127.0.0.1")
-    port: int = knob("--port", "TCP port to listen on.", default=8000, parse=int)
+    port: int = knob("--port", "TCP port to listen on.", default=8000, parse=_port)
     spec: str | None = knob("--spec", "OpenAPI document to serve instead of the shipped "
                             "spec/evolink-video.yaml, e.g. a copy with more models (see "
-                            "docs/add-a-model.md); its x-mock blocks are checked at start.")
+                            "docs/add-a-model.md); its x-mock blocks are checked at start.",
+                            parse=readable_file)
     speed: float = knob("--speed", "Mock seconds per real second for the scaled clock.",
-                        default=10.0, parse=float)
+                        default=10.0, parse=_positive_number)
     clock: str = knob("--clock", "'scaled' (real time x --speed) or 'manual' "
                       "(moves only via POST /_mock/clock/advance).", default="scaled",
                       choices=("scaled", "manual"))
     seed: int | None = knob("--seed", "Seed for invented data (ids, messages, random rules).",
-                            parse=int)
+                            parse=_whole)
     state: str | None = knob("--state", "SQLite file that keeps tasks, rules and the clock "
                              "across restarts (memory only when unset), or a PostgreSQL URL "
-                             "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.")
+                             "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.",
+                             parse=_state)
     api_keys: tuple[str, ...] = knob("--api-key", "Accept only these bearer tokens "
                                      "(repeatable; env: comma-separated). Default: any non-empty token.",
                                      repeatable=True)
     credits: int | None = knob("--credits", "Credit balance per API key; creates beyond it get 402.",
-                               parse=int)
+                               parse=_not_negative)
     scenarios: tuple[str, ...] = knob("--scenario", "Scenario YAML file with rules to load at start "
-                                      "(repeatable).", repeatable=True)
+                                      "(repeatable).", repeatable=True, parse=readable_file)
     allow_callback_hosts: tuple[str, ...] = knob(
         "--allow-callback-host", "HOST[:PORT] allowed as a callback target over http or https even "
-        "if internal, for local rehearsal (repeatable).", repeatable=True)
-    callback_ca: str | None = knob("--callback-ca", "PEM CA bundle trusted for HTTPS callbacks.")
+        "if internal, for local rehearsal (repeatable).", repeatable=True, parse=callback_host)
+    callback_ca: str | None = knob("--callback-ca", "PEM CA bundle trusted for HTTPS callbacks.",
+                                   parse=ca_bundle)
     public_url: str | None = knob("--public-url", "Base URL used in result links "
                                   "(default: the URL the request came in on).")
     admin_token: str | None = knob("--admin-token", "Require this X-Mock-Admin-Token on /_mock/ "
@@ -64,16 +170,23 @@ class Settings:
     log_format: str = knob("--log-format", "One log line per request: text, json, or off.",
                            default="text", choices=("text", "json", "off"))
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
-                               default=1_048_576, parse=int)
+                               default=1_048_576, parse=_at_least_one)
+    max_header_bytes: int = knob("--max-header-bytes", "Largest request line and headers together; "
+                                 "larger gets 431 and the connection is closed.",
+                                 default=16_384, parse=_at_least_one)
+    http_header_timeout: float = knob("--http-header-timeout", "Seconds a connection has to send "
+                                      "a request's complete headers; then it is closed.",
+                                      default=30.0, parse=_positive_number)
     workers: int = knob("--workers", "Server processes. Above 1 they share --state (required then): "
                         "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
-                        default=1, parse=int)
-    retention: float | None = knob(
+                        default=1, parse=_at_least_one)
+    retention: float = knob(
         "--retention", "Hours of mock time a task, its deliveries, idempotency keys and journal "
-        "entries are kept; 0 keeps them forever.", default=48.0, parse=float)
+        "entries are kept; 0 keeps them forever.", default=48.0, parse=_hours)
     callback_lease: float = knob(
         "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
-        "claimed; a replica that dies is taken over after this.", default=30.0, parse=float)
+        "claimed; a replica that dies is taken over after this.", default=30.0,
+        parse=_positive_number)
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
 
@@ -87,10 +200,6 @@ class Settings:
             return "--workers must be at least 1"
         if self.workers > 1 and not self.state:
             return "--workers above 1 needs --state FILE: the workers share tasks, clock and rules through it"
-        if self.retention is not None and self.retention < 0:
-            return "--retention must be 0 (keep forever) or a positive number of hours"
-        if self.callback_lease <= 0:
-            return "--callback-lease must be a positive number of seconds"
         return None
 
     @property
@@ -103,24 +212,62 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other configuration error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser above as an argparse ``type`` for other commands' flags: argparse then says
+    ``argument --flag: 'value': expected ...`` in one line."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _parsed(f: Any, raw: str, source: str) -> Any:
+    """One value of field ``f`` from text; ``source`` names where the text came from
+    (``--flag 'text'`` or ``VARIABLE='text'``) for the error message."""
+    choices = f.metadata["choices"]
+    if choices and raw not in choices:
+        raise SettingError(f"{source}: expected one of {', '.join(choices)}")
+    try:
+        return f.metadata["parse"](raw)
+    except ValueError as exc:
+        raise SettingError(f"{source}: {exc}") from None
+
+
 def from_env(environ: Mapping[str, str] | None = None, base: Settings | None = None) -> Settings:
-    """Settings from ``EVOLINK_MOCK_*`` variables over ``base`` (defaults when None)."""
+    """Settings from ``EVOLINK_MOCK_*`` variables over ``base`` (defaults when None).
+
+    Raises :class:`SettingError` naming the variable when a value cannot be used."""
     environ = os.environ if environ is None else environ
     changes: dict[str, Any] = {}
     for f in fields(Settings):
-        raw = environ.get(env_name(f.name))
+        name = env_name(f.name)
+        raw = environ.get(name)
         if raw is None or raw == "":
             continue
-        parse = f.metadata["parse"]
         if f.metadata["repeatable"]:
-            changes[f.name] = tuple(parse(part.strip()) for part in raw.split(",") if part.strip())
+            changes[f.name] = tuple(_parsed(f, part.strip(), f"{name}={raw!r}")
+                                    for part in raw.split(",") if part.strip())
         else:
-            changes[f.name] = parse(raw)
+            changes[f.name] = _parsed(f, raw, f"{name}={raw!r}")
     return replace(base or Settings(), **changes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per setting; help text names the matching environment variable."""
+    """Add one flag per setting; help text names the matching environment variable.
+
+    Values stay text here and are parsed by :func:`from_args`, so a bad value from a flag
+    gets the same one-line message as one from the environment."""
     for f in fields(Settings):
         meta = f.metadata
         default = "" if f.default is MISSING or f.default is None else f" (default: {f.default})"
@@ -129,21 +276,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(meta["flag"], dest=f.name, action="store_const", const=True,
                                 default=None, help=help_text)
         elif meta["repeatable"]:
-            parser.add_argument(meta["flag"], dest=f.name, action="append", type=meta["parse"],
-                                default=None, help=help_text)
+            parser.add_argument(meta["flag"], dest=f.name, action="append", default=None,
+                                help=help_text)
         else:
-            parser.add_argument(meta["flag"], dest=f.name, type=meta["parse"], default=None,
-                                choices=meta["choices"], help=help_text)
+            parser.add_argument(meta["flag"], dest=f.name, default=None, choices=meta["choices"],
+                                help=help_text)
 
 
 def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
-    """Defaults, then environment, then flags: the usual precedence."""
+    """Defaults, then environment, then flags: the usual precedence.
+
+    Raises :class:`SettingError` naming the flag or variable when a value cannot be used."""
     settings = from_env(environ)
     changes = {}
     for f in fields(Settings):
         value = getattr(args, f.name, None)
-        if value is not None:
-            changes[f.name] = tuple(value) if f.metadata["repeatable"] else value
+        if value is None:
+            continue
+        flag = f.metadata["flag"]
+        if f.metadata["is_flag"]:
+            changes[f.name] = value
+        elif f.metadata["repeatable"]:
+            changes[f.name] = tuple(_parsed(f, item, f"{flag} {item!r}") for item in value)
+        else:
+            changes[f.name] = _parsed(f, value, f"{flag} {value!r}")
     return replace(settings, **changes)
 
 

@@ -13,6 +13,7 @@ import math
 from typing import Any, AsyncIterator, Callable, Iterable
 
 import jsonschema_rs
+from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from starlette.types import Message, Receive, Scope

@@ -17,22 +17,20 @@ import time
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
 from types import FrameType
+from typing import Callable
 
 import uvicorn
 
-from .domain.scenarios import ScenarioError
-from .settings import Settings
+from .settings import Settings, SettingError
 
 logger = logging.getLogger("evolink_mock.workers")
 RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin
 
 
 def bind(settings: Settings) -> socket.socket:
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
+    from .server import listen
+
+    sock = listen(settings)
     sock.set_inheritable(True)
     return sock
 
@@ -42,26 +40,28 @@ def run_worker(settings: Settings, index: int, sock: socket.socket, ready: Event
 
     ``ready`` is set once the app is built: a worker that dies before has a problem that a
     restart would not fix (a bad scenario file, an unreadable state file)."""
-    from .app import create_app
     from .cli import configure_logging
-    from .server import freeze_after_full_collections, uvicorn_config
+    from .server import build_app, freeze_after_full_collections, uvicorn_config
 
     configure_logging(settings)
     freeze_after_full_collections()
     try:
-        app = create_app(settings, worker=index)
-    except ScenarioError as exc:
+        app = build_app(settings, worker=index)
+    except SettingError as exc:
         logger.error("evolink-mock: %s", exc)
         sys.exit(2)
     ready.set()
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
 
 
-def serve_workers(settings: Settings) -> int:
+def serve_workers(settings: Settings, announce: Callable[[int], None] | None = None) -> int:
     """Start ``settings.workers`` workers and keep them running until SIGINT or SIGTERM.
 
-    Returns the exit code: 0 after a signal, 1 when a worker died before it was ready."""
+    ``announce(port)`` runs once the socket is bound. Returns the exit code: 0 after a
+    signal, 1 when a worker died before it was ready."""
     sock = bind(settings)
+    if announce is not None:
+        announce(sock.getsockname()[1])
     context = multiprocessing.get_context("spawn")
     stopping = False
     exit_code = 0

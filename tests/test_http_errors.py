@@ -310,7 +310,7 @@ def test_garbage_without_content_type_gets_400_envelope(client: httpx.Client) ->
 
 
 @pytest.mark.parametrize("method, path", [
-    ("GET", "/"),
+    ("GET", "/v1"),
     ("GET", "/v1/videos"),
     ("POST", "/v1/videos/generation"),
     ("GET", "/v1/tasks"),

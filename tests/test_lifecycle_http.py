@@ -96,7 +96,8 @@ def test_rule_rate_limits_the_next_three_creates_with_retry_after(client: httpx.
     answers = [create(client, body) for _ in range(4)]
     assert [a.status_code for a in answers] == [429, 429, 429, 200]
     assert answers[0].headers["retry-after"] == "4"
-    assert client.get("/_mock/rules").json() == {"rules": []}
+    (used_up,) = client.get("/_mock/rules").json()["rules"]
+    assert (used_up["applied"], used_up["exhausted"]) == (3, True)
 
 
 def test_rule_answers_500_on_the_fifth_request(client: httpx.Client) -> None:

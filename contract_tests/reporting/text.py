@@ -40,7 +40,17 @@ def render(report: Report, out: TextIO) -> None:
     for line in _skipped_rows(report):
         write(line)
     counts = report.counts()
-    write(f"  {counts['passed']} check runs passed")
+    total = sum(counts.values())
+    # A failing report never reads as a pass: say what failed out of how many first.
+    if report.failures:
+        write(f"  {counts['failed']} of {total} check runs failed ({counts['passed']} passed)")
+    else:
+        write(f"  {counts['passed']} of {total} check runs passed")
+    # Which checks held, by name: a passing report still says what it proved.
+    held = list(dict.fromkeys(run.check for run in report.runs.values() if run.status == "passed"))
+    if held:
+        write(textwrap.fill(", ".join(held), width=100, initial_indent="  passed: ",
+                            subsequent_indent=" " * len("  passed: ")))
     if report.failures:
         write()
         write(f"Failures ({len(report.failures)}):")

@@ -9,6 +9,7 @@ than stopping the run: a failing case is reported, not shrunk.
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 import hypothesis
@@ -22,6 +23,9 @@ from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
                                                          create_test)
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
+from schemathesis.openapi.checks import AuthScenario, IgnoredAuth
+# Private, but Schemathesis is pinned: the exact credentials its ignored_auth probe sends.
+from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 
 from ..budget import Budget
 from ..contract import SPEC as SHIPPED_SPEC
@@ -33,6 +37,8 @@ STATELESS, STATEFUL = "stateless", "stateful"
 REQUEST_TIMEOUT = 30.0
 STATEFUL_STEPS = 6
 KEY_PLACEHOLDER = '-H "Authorization: Bearer $EVOLINK_API_KEY"'
+FILTERED_AUTH = "-H 'Authorization: [Filtered]'"
+IGNORED_AUTH = "ignored_auth"
 
 
 def operation_id(case: schemathesis.Case) -> str:
@@ -77,12 +83,16 @@ class Fuzzer:
     """Sends generated cases to ``base_url`` within ``budget``; results go to ``report``."""
 
     def __init__(self, base_url: str, api_key: str, budget: Budget, report: Report,
-                 spec: dict[str, Any] = SHIPPED_SPEC) -> None:
+                 spec: dict[str, Any] = SHIPPED_SPEC,
+                 skip_checks: dict[str, str] | None = None) -> None:
+        """``skip_checks``: check name -> why it cannot apply to this target; such checks
+        are not run and show as skipped, for each operation and phase, with that reason."""
         self.base_url = base_url.rstrip("/")
         self.auth = {"Authorization": f"Bearer {api_key}"}
         self.budget = budget
         self.report = report
-        self.checks = all_checks()
+        self.skip_checks = dict(skip_checks or {})
+        self.checks = [check for check in all_checks() if check.__name__ not in self.skip_checks]
         self.session = requests.Session()
         self.cases = 0
         self._phase = STATELESS
@@ -102,14 +112,32 @@ class Fuzzer:
                 else:
                     run.record([_describe(result.failure)],
                                f"{case.method} {case.formatted_path} -> {response.status_code}",
-                               self.curl(case))
+                               self.curl(case, result.failure))
 
         return after_validate
 
-    def curl(self, case: schemathesis.Case) -> str:
-        """A curl that reproduces the case, reading the key from the environment."""
+    def _skip_rows(self) -> None:
+        for check, reason in self.skip_checks.items():
+            for result in self.schema.get_all_operations():
+                self.report.skip(self._phase, check, result.ok().label, reason)
+
+    def curl(self, case: schemathesis.Case, failure: Failure | None = None) -> str:
+        """A curl that sends what the failing request sent.
+
+        Our own key stays ``$EVOLINK_API_KEY`` (a secret, and reports end up in CI logs);
+        the credentials of ignored_auth's probes are not secrets and are shown as sent: no
+        Authorization header, or Schemathesis's fixed invalid one."""
         command = case.as_curl_command(headers=self.auth, base_url=self.base_url)
-        return command.replace("-H 'Authorization: [Filtered]'", KEY_PLACEHOLDER)
+        sent = KEY_PLACEHOLDER
+        if isinstance(failure, IgnoredAuth):
+            if failure.scenario == AuthScenario.NO_AUTH:
+                return command.replace(f" {FILTERED_AUTH}", "").replace(FILTERED_AUTH, "")
+            if failure.scenario == AuthScenario.INVALID_AUTH:
+                sent = f"-H 'Authorization: {INVALID_AUTH_HEADERS['_bearer_auth']}'"
+            elif "Authorization" in (case.headers or {}):
+                sent = shlex.quote(f"Authorization: {case.headers['Authorization']}")
+                sent = f"-H {sent}"
+        return command.replace(FILTERED_AUTH, sent)
 
     def send(self, case: schemathesis.Case, recorder: ScenarioRecorder | None = None) -> Any:
         """Send one case if the budget allows it, then run every check on the answer."""
@@ -135,6 +163,7 @@ class Fuzzer:
     def stateless(self, max_examples: int) -> int:
         """Coverage, examples and fuzzing for each operation; returns the number of cases sent."""
         self._phase, start = STATELESS, self.cases
+        self._skip_rows()
 
         def send(case: schemathesis.Case) -> None:   # Hypothesis wants a plain function
             self.send(case)
@@ -150,6 +179,7 @@ class Fuzzer:
     def stateful(self, max_examples: int) -> int:
         """Scenarios that follow the spec's links (create, then get the created task)."""
         self._phase, start = STATEFUL, self.cases
+        self._skip_rows()
         fuzzer = self
 
         class Scenarios(self.schema.as_state_machine()):  # type: ignore[misc]

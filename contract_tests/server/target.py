@@ -56,16 +56,25 @@ class Target:
         self.base_url = base_url.rstrip("/")
         self.keys = {"api_key": api_key, "other_api_key": other_api_key}
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
-        self.mock_clock = self._probe_mock()
+        self.mock_health = self._probe_mock()
+        self.mock_clock = self.mock_health.get("clock") if self.mock_health else None
 
     def _probe_mock(self) -> dict[str, Any] | None:
-        """The mock's clock state if the target is our mock, else None."""
+        """The mock's health document if the target is our mock, else None."""
         try:
             answer = self.http.get("/_mock/health")
             health = answer.json() if answer.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None
-        return health.get("clock") if isinstance(health, dict) else None
+        return health if isinstance(health, dict) and isinstance(health.get("clock"), dict) else None
+
+    @property
+    def accepts_any_key(self) -> bool:
+        """The target says it takes every non-empty key (evolink-mock without --api-key).
+
+        Only our mock's own statement counts: another server that lets an invalid key
+        through is exactly what the ignored_auth check exists to catch."""
+        return self.mock_health is not None and self.mock_health.get("api_keys") == "any"
 
     @property
     def is_mock(self) -> bool:

@@ -19,7 +19,8 @@ async def health(request: Request, service: MockService) -> Response:
     return json_response({"status": "ok", "tasks": await service.store.count(),
                           "clock": service.clock_state(), "worker": service.worker,
                           "workers": service.settings.workers, "store": service.store_kind,
-                          "callback_attempts": service.callbacks.attempts_sent})
+                          "callback_attempts": service.callbacks.attempts_sent,
+                          "api_keys": "configured" if service.settings.api_keys else "any"})
 
 
 async def get_clock(request: Request, service: MockService) -> Response:
@@ -68,7 +69,7 @@ async def reset(request: Request, service: MockService) -> Response:
 async def journal(request: Request, service: MockService) -> Response:
     params = request.query_params
     entries = await service.journal.entries_matching(
-        key=params.get("key"), path_prefix=params.get("path"), since=int(params.get("since", 0)))
+        key=params.get("key"), path=params.get("path"), since=int(params.get("since", 0)))
     return json_response({"entries": [entry.to_dict() for entry in entries]})
 
 

@@ -95,15 +95,18 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
 
     ``estimated_time`` is how many real seconds remain, so a client that sleeps for it
     wakes up when the mock is done, whatever the clock speed (or, for a model whose
-    ``x-mock`` says ``total``, the whole planned time while the task runs).
+    ``x-mock`` says ``total``, the whole planned time while the task runs). It counts to
+    the planned completion even for a task scripted to fail: the real service cannot know
+    in advance that a generation will fail, so the estimate must not give the outcome away.
     """
     state = snapshot(task, now)
+    completes_at = task.created_at + task.queue_seconds + task.run_seconds
     if state.terminal:
         estimate = 0.0
     elif task.estimate == TOTAL:   # the whole plan, as the vendor's create examples show it
-        estimate = task.finishes_at - task.created_at
+        estimate = completes_at - task.created_at
     else:
-        estimate = task.finishes_at - now
+        estimate = completes_at - now
     task_info: dict[str, Any] = {
         "can_cancel": not state.terminal,
         "estimated_time": math.ceil(max(0.0, estimate) * real_seconds_per_mock),

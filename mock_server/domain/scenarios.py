@@ -135,7 +135,8 @@ class Rule:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "operation": self.operation,
                                 "action": self.action.to_dict(),
-                                "matched": self.matched, "applied": self.applied}
+                                "matched": self.matched, "applied": self.applied,
+                                "exhausted": self.exhausted}
         for key in ("model", "times", "nth", "probability"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -143,7 +144,7 @@ class Rule:
 
 
 RULE_KEYS = {"operation", "model", "times", "nth", "probability", "action", "id", "matched",
-             "applied"}
+             "applied", "exhausted"}
 
 
 def rule_from_dict(data: dict[str, Any], rule_id: str, failure_codes: Iterable[str],
