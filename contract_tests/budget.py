@@ -57,6 +57,17 @@ class Budget:
         self.spent += cost
         return True
 
+    def allows_all(self, bodies: list[Any], purpose: str) -> bool:
+        """Spend for several creates only if the cap covers them all (one skip if not)."""
+        total = sum(self.contract.price(body) or 0.0 for body in bodies)
+        if math.isinf(total) and self.max_credits is None:
+            return True   # an unpriced model under no cap, as in allows()
+        if self.max_credits is not None and self.spent + total > self.max_credits:
+            self.skipped[purpose] += 1
+            return False
+        self.spent += total
+        return True
+
     def describe(self) -> str:
         cap = "unlimited" if self.max_credits is None else f"{self.max_credits:g}"
         return f"{self.spent:g} credits spent of {cap}"

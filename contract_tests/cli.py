@@ -44,7 +44,8 @@ def _client(args: argparse.Namespace) -> Report:
     return check_client(ClientOptions(
         command=tuple(command), scenarios=tuple(args.scenario), speed=args.speed,
         min_poll_interval=args.min_poll_interval, timeout=args.timeout,
-        allow_callback_hosts=tuple(args.allow_callback_hosts), callback_ca=args.callback_ca))
+        allow_callback_hosts=tuple(args.allow_callback_hosts), callback_ca=args.callback_ca,
+        unknown_fields=args.unknown_fields))
 
 
 def _callbacks(args: argparse.Namespace) -> Report:
@@ -99,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=[], metavar="HOST[:PORT]", type=argparse_type(callback_host),
                         help="let the mock send the client's callbacks to this (internal) host, "
                         "over http or https (repeatable), as on `evolink-mock serve`")
+    client.add_argument("--unknown-fields", choices=("reject", "warn"), default="reject",
+                        help="the mock's handling of fields a model does not take: reject (400) "
+                        "or warn (accepted, as the real API likely does); either way the "
+                        "verdict fails a client that sends them (default: reject)")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     client.set_defaults(handler=_client)
 

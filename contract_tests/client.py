@@ -27,6 +27,11 @@ from .results import NotApplicable, Report, judge
 CLIENT = "client"
 API_KEY = "evolink-contract-client-key"
 VALIDATION_STATUSES = frozenset({400, 401, 413, 415})
+# The vendor's client (@evolinkai/evolink-media) never retries these: fix the request or key.
+FINAL_STATUSES = frozenset({400, 401, 402, 403})
+# Answers after which a create may or may not have been made: retry only with the same key.
+UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503})
+CREATE = "createVideoGeneration"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class ClientOptions:
     timeout: float = 300.0
     allow_callback_hosts: tuple[str, ...] = ()   # as on `evolink-mock serve`
     callback_ca: str | None = None
+    unknown_fields: str = "reject"   # the mock's --unknown-fields while the client runs
 
 
 @dataclass(frozen=True)
@@ -126,14 +132,98 @@ def tasks_polled_to_terminal(session: Session) -> list[Violation]:
     return problems
 
 
+def _in_order(session: Session) -> list[JournalEntry]:
+    """Requests in the order they were sent (the journal has them in the order answered)."""
+    return sorted(session.entries, key=lambda entry: (entry.real_at, entry.seq))
+
+
+def _too_soon(session: Session, statuses: frozenset[int]) -> list[Violation]:
+    """The request after each answer with one of ``statuses`` came before its Retry-After."""
+    entries = _in_order(session)
+    pairs = [(entry, after) for entry, after in zip(entries, entries[1:])
+             if entry.status in statuses and entry.retry_after is not None]
+    return [(f"next request {after.real_at - entry.real_at:.2f} s after a {entry.status} that said "
+             f"Retry-After: {entry.retry_after}", after)
+            for entry, after in pairs if after.real_at - entry.real_at < entry.retry_after]
+
+
 def backoff_after_429(session: Session) -> list[Violation]:
     if not any(entry.status == 429 for entry in session.entries):
         raise NotApplicable("no 429 was sent (script some with --scenario)")
-    pairs = [(entry, after) for entry, after in zip(session.entries, session.entries[1:])
-             if entry.status == 429]
-    return [(f"next request {after.real_at - entry.real_at:.2f} s after a 429 that said "
-             f"Retry-After: {entry.retry_after}", after)
-            for entry, after in pairs if after.real_at - entry.real_at < (entry.retry_after or 0)]
+    return _too_soon(session, frozenset({429}))
+
+
+def backoff_after_502_503(session: Session) -> list[Violation]:
+    """502/503 are retryable, but not sooner than the Retry-After they carry."""
+    if not any(entry.status in (502, 503) and entry.retry_after is not None
+               for entry in session.entries):
+        raise NotApplicable("no 502/503 with Retry-After was sent (script http=503,retry_after=N)")
+    return _too_soon(session, frozenset({502, 503}))
+
+
+def _lost_answer(entry: JournalEntry, retry: JournalEntry) -> str | None:
+    """Why the client could not know whether this create made a task, if it could not."""
+    if entry.dropped:
+        return f"its connection was dropped ({entry.dropped} the create was committed)"
+    if entry.status in UNKNOWN_OUTCOME_STATUSES:
+        return f"HTTP {entry.status}"
+    if retry.real_at < entry.real_at + entry.latency_ms / 1000:
+        return "a timeout (the retry was sent before the answer)"
+    return None
+
+
+def retries_reuse_idempotency_key(session: Session) -> list[Violation]:
+    """A create whose answer was lost (dropped, timed out, 5xx) and that is sent again (the
+    same body) must carry the same Idempotency-Key: otherwise a committed task is paid twice."""
+    creates = [entry for entry in _in_order(session) if entry.operation == CREATE]
+    retried = []
+    for index, entry in enumerate(creates):
+        retry = next((later for later in creates[index + 1:]
+                      if later.body_hash == entry.body_hash and later.key == entry.key), None)
+        why = _lost_answer(entry, retry) if retry is not None else None
+        if why:
+            retried.append((entry, retry, why))
+    if not retried:
+        raise NotApplicable("no create was retried after a lost answer (script drop=after, "
+                            "http=502 or http=503 with --scenario)")
+    problems: list[Violation] = []
+    for entry, retry, why in retried:
+        if entry.idempotency_key is not None and retry.idempotency_key == entry.idempotency_key:
+            continue
+        paid = entry.dropped == "after" or (entry.status == 200 and not entry.replayed)
+        problems.append((f"{'duplicate paid task: ' if paid else ''}create #{entry.seq} was "
+                         f"retried after {why} with Idempotency-Key "
+                         f"{retry.idempotency_key or '(none)'} instead of "
+                         f"{entry.idempotency_key or 'a key of its own'}", retry))
+    return problems
+
+
+def no_retry_after_refusals(session: Session) -> list[Violation]:
+    """400, 401, 402 and 403 do not change by asking again: the same request (same path,
+    body and API key) must not be sent after one."""
+    entries = _in_order(session)
+    refused = [entry for entry in entries if entry.status in FINAL_STATUSES]
+    if not refused:
+        raise NotApplicable("no request was refused with 400, 401, 402 or 403")
+    problems: list[Violation] = []
+    for index, entry in enumerate(entries):
+        if entry.status not in FINAL_STATUSES:
+            continue
+        again = next((later for later in entries[index + 1:]
+                      if (later.method, later.path, later.body_hash, later.key)
+                      == (entry.method, entry.path, entry.body_hash, entry.key)), None)
+        if again is not None:
+            code = f" {entry.error_code}" if entry.error_code else ""
+            problems.append((f"the same request was sent again after HTTP {entry.status}{code} "
+                             f"(#{entry.seq}); it cannot succeed unchanged", again))
+    return problems
+
+
+def no_unknown_fields(session: Session) -> list[Violation]:
+    """Fields a model does not take: refused by default; with --unknown-fields warn the mock
+    accepts them (as the real API likely does) but they are still a client bug (a typo)."""
+    return [(f"sent fields the model does not take ({entry.warning})", entry)
+            for entry in session.entries if entry.warning]
 
 
 CLIENT_CHECKS: list[ClientCheck] = [
@@ -143,6 +233,10 @@ CLIENT_CHECKS: list[ClientCheck] = [
     polls_respect_floor,
     tasks_polled_to_terminal,
     backoff_after_429,
+    backoff_after_502_503,
+    retries_reuse_idempotency_key,
+    no_retry_after_refusals,
+    no_unknown_fields,
 ]
 
 
@@ -150,7 +244,9 @@ def _describe(entry: JournalEntry | None) -> tuple[str, None]:
     if entry is None:
         return "(the client program)", None
     error = f" {entry.error_code}" if entry.error_code else ""
-    return f"#{entry.seq} {entry.method} {entry.path} -> {entry.status}{error}", None
+    answer = f"dropped ({entry.dropped})" if entry.dropped else str(entry.status)
+    request_id = f" [{entry.request_id}]" if entry.request_id else ""
+    return f"#{entry.seq} {entry.method} {entry.path} -> {answer}{error}{request_id}", None
 
 
 def journal_summary(session: Session) -> list[str]:
@@ -159,8 +255,8 @@ def journal_summary(session: Session) -> list[str]:
                      for entry in session.entries)
     lines = [f"journal: {len(session.entries)} requests, {len(session.tasks)} tasks created"]
     for operation in dict.fromkeys(op for op, _ in counts):
-        statuses = ", ".join(f"{status} x{n}" for (op, status), n in sorted(counts.items())
-                             if op == operation)
+        statuses = ", ".join(f"{status or 'no answer'} x{n}"
+                             for (op, status), n in sorted(counts.items()) if op == operation)
         lines.append(f"  {operation}: {statuses}")
     return lines
 
@@ -188,7 +284,7 @@ def check_client(options: ClientOptions) -> Report:
     settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
                         scenarios=options.scenarios,
                         allow_callback_hosts=options.allow_callback_hosts,
-                        callback_ca=options.callback_ca)
+                        callback_ca=options.callback_ca, unknown_fields=options.unknown_fields)
     with RunningServer(settings) as server:
         env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
                "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}

@@ -9,6 +9,7 @@ it only rewrites values that are already schema-valid, and only in positive case
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import schemathesis
@@ -17,7 +18,9 @@ from mock_server.callbacks.policy import CallbackPolicy
 
 SAFE_CALLBACK_URL = "https://example.com/evolink-callback"
 MAGIC_PREFIX = "[mock:"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _policy = CallbackPolicy()
+_keys = itertools.count(1)
 
 
 def conform(body: Any) -> Any:
@@ -51,4 +54,9 @@ def prepare(case: schemathesis.Case) -> schemathesis.Case:
     meta = case.meta
     if meta is not None and meta.generation.mode.is_positive and case.body is not None:
         case.body = conform(case.body)
+    if meta is not None and meta.generation.mode.is_positive and case.headers \
+            and IDEMPOTENCY_HEADER in case.headers:
+        # Generated keys repeat (Hypothesis favours small examples), and a key reused with
+        # another body is refused by design (409): each positive case gets a key of its own.
+        case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-case-{next(_keys):08d}"
     return case

@@ -113,6 +113,12 @@ class MockServer:
             action["retry_after"] = retry_after
         return self.add_rule(operation=operation, times=1, action=action)
 
+    def drop_next(self, point: str = "after",
+                  operation: str = "createVideoGeneration") -> dict[str, Any]:
+        """The next request (of ``operation``) gets its connection closed without an answer,
+        ``before`` or ``after`` a create is committed ("paid outcome unknown")."""
+        return self.add_rule(operation=operation, times=1, action={"drop": point})
+
     def tasks(self) -> list[dict[str, Any]]:
         """Every task with its stored request, current document and plan."""
         return self.control("GET", "/tasks", params={"limit": 1000})["tasks"]

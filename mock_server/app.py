@@ -24,14 +24,15 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from . import errors
-from .api import admin, deliveries, landing, media, tasks, videos
-from .api.faults import scripted
+from .api import account, admin, deliveries, landing, media, tasks, videos
+from .api.faults import idempotent, scripted
 from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .domain.scenarios import ScenarioError
 from .errors import ApiError
-from .journal import JournalMiddleware, SharedJournal
+from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware,
+                      SharedJournal)
 from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
@@ -40,8 +41,10 @@ from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
-    "createVideoGeneration": scripted("createVideoGeneration", videos.create_video_generation),
+    "createVideoGeneration": idempotent(scripted("createVideoGeneration",
+                                                 videos.create_video_generation)),
     "getTask": scripted("getTask", tasks.get_task),
+    **account.HANDLERS,
     **admin.HANDLERS,
     **deliveries.HANDLERS,
 }
@@ -49,6 +52,9 @@ ADMIN_BASE_PATH = "/_mock"
 JOURNALED_PREFIXES = ("/v1/", "/media/")
 # --retention: how often (real seconds) old tasks are looked for besides every clock move.
 PRUNE_EVERY_SECONDS = 60.0
+# After closing a dropped request's connection, the server notices on its next loop turn;
+# this only bounds the wait for that notice (well under a millisecond on loopback).
+DISCONNECT_WAIT_SECONDS = 5.0
 logger = logging.getLogger("evolink_mock")
 
 
@@ -108,6 +114,27 @@ class NoSlashRedirects:
         await self.app(scope, receive, send)
 
 
+class ConcretePathsFirst:
+    """A path without parameters wins over a templated one, as OpenAPI says paths match.
+
+    ``GET /v1/tasks/batch`` names the batch path (POST only), not a task called "batch":
+    it gets 405 with ``Allow``, where Starlette would route it to ``/v1/tasks/{task_id}``.
+    """
+
+    def __init__(self, app: Any, allow: dict[str, str]) -> None:
+        self.app = app
+        self.allow = allow   # concrete path -> Allow header value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allow = self.allow.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if allow is not None and scope["method"] not in allow.split(", "):
+            response = ApiError(405, f"{scope['method']} is not allowed here; allowed: {allow}",
+                                headers={"Allow": allow}).to_response()
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class MockApp:
     """The running mock: an ASGI app plus the service behind it (for tests and the CLI).
 
@@ -127,7 +154,8 @@ class MockApp:
             validate_responses=self.settings.validate_responses,
             validator_map={
                 "body": MediaTypes({"application/json":
-                                    body_validator_class(self.settings.max_body_bytes)}),
+                                    body_validator_class(self.settings.max_body_bytes,
+                                                         self.settings.unknown_fields)}),
                 "parameter": SpecParameterValidator,
             },
             security_map={"bearer": bearer_handler_class(self.settings.api_keys),
@@ -146,7 +174,9 @@ class MockApp:
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
         front = landing.AdminFrontDoor(NoSlashRedirects(self.asgi), self.settings.admin_token)
-        self.outer = JournalMiddleware(front, self.service.journal, prefixes=JOURNALED_PREFIXES,
+        concrete = {path: allow for path, allow in path_methods(spec, literal=True)}
+        self.outer = JournalMiddleware(ConcretePathsFirst(front, concrete),
+                                       self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
         self.asgi.add_error_handler(StoreUnavailable, errors.handle_store_unavailable)
@@ -259,6 +289,21 @@ class MockApp:
                 return
             send = self._naming_worker(send)
         await self.outer(scope, receive, send)
+        extensions = scope.get("extensions") or {}
+        if extensions.get(DROPPED_EXTENSION) and CLOSE_CONNECTION_EXTENSION in extensions:
+            await self._hang_up(extensions[CLOSE_CONNECTION_EXTENSION], receive)
+
+    @staticmethod
+    async def _hang_up(close: Any, receive: Receive) -> None:
+        """``drop=before|after``: close the connection without an answer, now that the request
+        is journaled, and return only once the server knows (else it would answer 500)."""
+        close()
+        try:
+            async with asyncio.timeout(DISCONNECT_WAIT_SECONDS):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            logger.warning("a dropped connection was not reported closed")
 
     def _naming_worker(self, send: Send) -> Send:
         """Worker mode: say which worker answered (``X-Mock-Worker``), for debugging and tests."""

@@ -263,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = settings_module.from_args(args)
         except SettingError as exc:
-            print(f"evolink-mock serve: {exc}", file=sys.stderr)
+            print(f"evolink-mock: {exc}", file=sys.stderr)
             return 2
         problem = config.problem() or spec_problem(config) or unreachable_store(config)
         if problem:
-            print(f"evolink-mock serve: {problem}", file=sys.stderr)
+            print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2
         configure_logging(config)
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return serve(config, announce)
         except (SettingError, SpecError) as exc:
-            print(f"evolink-mock serve: {exc}", file=sys.stderr)
+            print(f"evolink-mock: {exc}", file=sys.stderr)
             return 2
     if args.command == "spec":
         return spec_diff(args)

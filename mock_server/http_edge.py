@@ -32,15 +32,16 @@ HEADER_LINE_OVERHEAD = 4   # ": " and CRLF around each header's name and value
 LINGER_SECONDS = 1.0       # reading (and dropping) a rejected client's bytes after the 431
 
 
-def header_limited_protocol(limit: int, timeout: float,
-                            code: tuple[str, str] | None = None) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a header size ``limit`` (bytes, request line and
-    headers together) and a header ``timeout`` (seconds); pass it as ``Config(http=...)``.
+def header_limited_protocol(limit: int, timeout: float, code: tuple[str, str] | None = None,
+                            base: type[HttpToolsProtocol] = HttpToolsProtocol) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol (or ``base``, a subclass of it) with a header size
+    ``limit`` (bytes, request line and headers together) and a header ``timeout`` (seconds);
+    pass it as ``Config(http=...)``.
 
     ``code`` is the envelope's (code, type) for 431, as the spec's example gives it."""
     answer = _answer_431(limit, code)
 
-    class HeaderLimitedProtocol(HttpToolsProtocol):
+    class HeaderLimitedProtocol(base):  # type: ignore[valid-type,misc]
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._rejected = False
             self._in_headers = True

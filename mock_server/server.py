@@ -16,10 +16,12 @@ from types import TracebackType
 from typing import Callable
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
+from .journal import CLOSE_CONNECTION_EXTENSION
 from .settings import Settings, SettingError
 from .spec import SpecError
 from .store import resolved
@@ -28,13 +30,28 @@ BACKLOG = 2048   # uvicorn's default
 Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
 
 
+class ClosableHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a way for the app to hang up (``drop=before|after``).
+
+    ASGI has no message for "close without answering": an app that raises before answering
+    gets a 500 from uvicorn, and one that returns without answering too. So each request's
+    scope carries the connection's ``close``; the app calls it, waits for the disconnect,
+    and returns, and the client sees the connection end with no status line at all.
+    """
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}
+
+
 def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
     # The lifespan starts and stops the callback dispatcher on the server's loop.
     # httptools with the header size and header time limits (see http_edge).
     protocol = header_limited_protocol(app.settings.max_header_bytes,
                                        app.settings.http_header_timeout,
-                                       app.service.error_codes.get(("getTask", 431)))
+                                       app.service.error_codes.get(("getTask", 431)),
+                                       base=ClosableHttpProtocol)
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                           lifespan="on", timeout_graceful_shutdown=2, http=protocol)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
+import json
 import os
 import socket
 import sys
@@ -19,8 +21,8 @@ from .callbacks.policy import CallbackPolicy, parse_allowed_host
 from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
-from .domain.scenarios import (Action, Rule, ScenarioError, apply_rules, parse_action,
-                               prompt_action, rule_from_dict)
+from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, apply_rules,
+                               parse_action, prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
@@ -34,6 +36,10 @@ from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnava
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
 SCENARIO_HEADER = "X-Mock-Scenario"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Stored creates live among the store's named values (so --state and --workers share them).
+IDEMPOTENCY_PREFIX = "idempotency:"
+IDEMPOTENCY_WINDOW_SECONDS = 86400   # the vendor client's 24 h, for a spec that does not say
 TaskListener = Callable[[Task], None]
 TASKS_READ_KEPT = 10_000
 
@@ -67,6 +73,10 @@ class MockService:
         self.behaviours = behaviours(spec)
         self.request_schemas = {model.name: model.schema for model in spec_models(spec)}
         self.models = list(self.behaviours)
+        # How long an Idempotency-Key is remembered, in mock seconds: the spec's, else 24 h.
+        idempotency = spec.get("components", {}).get("parameters", {}).get("IdempotencyKey", {})
+        self.idempotency_window = float(idempotency.get("x-idempotency-window-seconds",
+                                                        IDEMPOTENCY_WINDOW_SECONDS))
         self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
@@ -318,6 +328,89 @@ class MockService:
         for listener in self.task_listeners:
             listener(task)
 
+    # --- idempotent creates (Idempotency-Key) ------------------------------------------------
+
+    @staticmethod
+    def body_digest(body: Any) -> str:
+        """The same JSON, whatever its key order or spacing, gives the same digest."""
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    async def stored_create(self, *, api_key: str, idempotency_key: str,
+                      body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer of an earlier create with this key (same API key, within the window),
+        or None; 409 ``idempotency_conflict`` if that create had another body."""
+        slot = f"{IDEMPOTENCY_PREFIX}{key_fingerprint(api_key)}:{idempotency_key}"
+        record = await self.store.get_value(slot)
+        if record is None or self.now() - record["at"] >= self.idempotency_window:
+            return None
+        if record["body"] != self.body_digest(body):
+            raise self.error("createVideoGeneration", 409,
+                             f"This {IDEMPOTENCY_HEADER} was used for task {record['document']['id']} "
+                             "with another request body; use a new key for a new request",
+                             param=IDEMPOTENCY_HEADER)
+        return record["document"]
+
+    async def create_or_replay(self, *, api_key: str, body: dict[str, Any], media_base: str,
+                         action: Action = Action(),
+                         idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+        """A new task, or with a known ``idempotency_key`` the stored answer; True if replayed.
+
+        The look-up, the create and the record are one step (across workers too), so two
+        requests racing with one key still make one task."""
+        if idempotency_key is None:
+            return await self.create_task(api_key=api_key, body=body, media_base=media_base,
+                                          action=action), False
+        async with self._exclusive():
+            stored = await self.stored_create(api_key=api_key, idempotency_key=idempotency_key,
+                                              body=body)
+            if stored is not None:
+                return stored, True
+            document = await self.create_task(api_key=api_key, body=body, media_base=media_base,
+                                              action=action)
+            # Stamped with its mock time: --retention forgets it with the task.
+            await self.store.put_value(
+                f"{IDEMPOTENCY_PREFIX}{key_fingerprint(api_key)}:{idempotency_key}",
+                {"at": self.now(), "body": self.body_digest(body), "document": document},
+                at=self.now())
+        return document, False
+
+    # --- account endpoints (models, credits, task list, batch) -------------------------------
+
+    def model_list(self) -> dict[str, Any]:
+        return {"data": [{"id": model} for model in self.models]}
+
+    async def credit_report(self, api_key: str) -> dict[str, Any]:
+        """Each API key is its own account here, so ``user`` and ``token`` agree."""
+        used = await self.credits_held(key_fingerprint(api_key))
+        remaining = None if self.settings.credits is None else max(self.settings.credits - used, 0)
+        balance = {"remaining": remaining, "used": used, "unlimited": remaining is None}
+        return {"data": {"user": balance, "token": dict(balance)}}
+
+    async def task_page(self, *, api_key: str, status: str | None = None, type_: str | None = None,
+                  model: str | None = None, page: int = 1, page_size: int = 20) -> dict[str, Any]:
+        """This key's tasks, newest first, filtered, one page; no result links (as listed by
+        the vendor: a client reads a task for them)."""
+        owner, now = key_fingerprint(api_key), self.now()
+        listed = []
+        for task in reversed(await self.store.tasks()):
+            if task.owner != owner or (model is not None and task.model != model):
+                continue
+            doc = lifecycle.document(task, now, real_seconds_per_mock=self.real_per_mock)
+            if (status is None or doc["status"] == status) and (type_ is None or doc["type"] == type_):
+                doc.pop("results", None)
+                listed.append(doc)
+        start = (page - 1) * page_size
+        return {"data": listed[start:start + page_size], "total": len(listed), "page": page,
+                "page_size": page_size}
+
+    async def task_batch(self, *, api_key: str, task_ids: list[str]) -> dict[str, Any]:
+        """The documents of the asked tasks that exist and are this key's, each once."""
+        owner = key_fingerprint(api_key)
+        found = [await self._task(task_id) for task_id in dict.fromkeys(task_ids)]
+        return {"data": [self.task_document(task) for task in found
+                         if task is not None and task.owner == owner]}
+
     async def owned_task(self, *, api_key: str, task_id: str) -> Task:
         task = await self._task(task_id)
         if task is None:
@@ -345,10 +438,13 @@ class MockService:
         """
         if self.settings.credits is None:
             return None
+        return self.settings.credits - await self.credits_held(owner)
+
+    async def credits_held(self, owner: str) -> float:
+        """What a key's tasks hold now: every task's credits but the failed ones'."""
         now = self.now()
-        held = sum(task.credits for task in await self.store.tasks() if task.owner == owner
+        return sum(task.credits for task in await self.store.tasks() if task.owner == owner
                    and lifecycle.snapshot(task, now).status != lifecycle.FAILED)
-        return self.settings.credits - held
 
     async def _check_balance(self, task: Task) -> None:
         left = await self.balance(task.owner)
@@ -394,7 +490,8 @@ class MockService:
         if action.http is None or (operation_id, action.http) not in self.documented_statuses:
             return None
         headers = {}
-        if action.http == 429:
+        # 429 always says when to come back (1 s unless told); 502/503 only when scripted to.
+        if action.http in RETRYABLE_FAULTS and (action.http == 429 or action.retry_after is not None):
             headers["Retry-After"] = str(action.retry_after if action.retry_after is not None else 1)
         return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
                           headers=headers)

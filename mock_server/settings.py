@@ -187,6 +187,10 @@ class Settings:
         "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
         "claimed; a replica that dies is taken over after this.", default=30.0,
         parse=_positive_number)
+    unknown_fields: str = knob(
+        "--unknown-fields", "Create-body fields a model does not take: 'reject' (400, so typos "
+        "surface) or 'warn' (ignored, named in X-Mock-Warning and the journal, as the real API "
+        "likely does).", default="reject", choices=("reject", "warn"))
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
 

@@ -86,19 +86,26 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
                 yield path, method, operation
 
 
-def path_methods(spec: dict[str, Any], base_path: str = "") -> list[tuple[re.Pattern[str], str]]:
-    """(path regex, Allow header value) for every path of a document.
+def path_methods(spec: dict[str, Any], base_path: str = "", *,
+                 literal: bool = False) -> list[tuple[Any, str]]:
+    """(path regex, Allow header value) for every path of a document; with ``literal``,
+    (path, Allow) for the paths without parameters only.
 
     Starlette registers one route per method, so its 405 names only the first route's
     methods; the Allow header is built from the spec instead.
     """
-    table = []
+    table: list[tuple[Any, str]] = []
     for path, item in spec.get("paths", {}).items():
         methods = sorted(m.upper() for m in item if m in HTTP_METHODS)
         if "GET" in methods:
             methods.append("HEAD")
+        allow = ", ".join(sorted(methods))
+        if literal:
+            if "{" not in path:
+                table.append((base_path + path, allow))
+            continue
         pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(base_path + path))
-        table.append((re.compile(f"^{pattern}$"), ", ".join(sorted(methods))))
+        table.append((re.compile(f"^{pattern}$"), allow))
     return table
 
 

@@ -20,8 +20,10 @@ from starlette.types import Message, Receive, Scope
 
 from .domain.defaults import apply_defaults
 from .errors import ApiError, invalid_request
+from .journal import IGNORED_FIELDS_STATE_KEY
 
 BODY_STATE_KEY = "json_body"
+WARN_UNKNOWN_FIELDS = "warn"
 LEFT_OUT = object()   # an optional request body that was not sent (handlers then see {})
 _compiled: dict[int, "CompiledSchema"] = {}
 
@@ -41,6 +43,14 @@ class CompiledSchema:
 
     def is_valid(self, instance: Any) -> bool:
         return self._validator.is_valid(instance)
+
+    def unknown_fields(self, instance: Any) -> list[tuple[Any, ...]]:
+        """Paths of the fields ``additionalProperties: false`` refuses, shallowest first."""
+        if self._validator.is_valid(instance):
+            return []
+        paths = [tuple(error.instance_path) + (name,) for error in self._validator.iter_errors(instance)
+                 if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
+        return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
     def first_error(self, instance: Any, prefix: tuple[str, ...] = ()) -> ApiError | None:
         """The most useful of the errors (see :func:`_error_rank`)."""
@@ -219,6 +229,9 @@ class Branch:
         self.schema = compiled(schema)
         self.rules = [CROSS_FIELD_RULES[rule["id"]] for rule in schema.get("x-cross-field-rules", [])]
 
+    def unknown_fields(self, body: Any) -> list[tuple[Any, ...]]:
+        return self.schema.unknown_fields(body)
+
     def error(self, body: dict[str, Any]) -> ApiError | None:
         error = self.schema.first_error(body)
         if error is not None or not self.rules:
@@ -243,6 +256,13 @@ class DiscriminatedSchema:
             for value in branch_schema["properties"][self.property]["enum"]:
                 self.branches[value] = Branch(branch_schema)
         self.known = _show(self.branches)
+
+    def unknown_fields(self, body: Any) -> list[tuple[Any, ...]]:
+        """Unknown fields of the branch the body names (none while the model is unknown)."""
+        if not isinstance(body, dict) or not isinstance(body.get(self.property), str):
+            return []
+        branch = self.branches.get(body[self.property])
+        return [] if branch is None else branch.unknown_fields(body)
 
     def error(self, body: Any) -> ApiError | None:
         if not isinstance(body, dict):
@@ -363,8 +383,31 @@ def parse_json(raw: bytes) -> Any:
     return body
 
 
-def body_validator_class(max_body_bytes: int) -> type[AbstractRequestBodyValidator]:
-    """A Connexion body validator class bound to this app's body size limit."""
+def drop_unknown_fields(checker: Any, body: Any) -> list[str]:
+    """Remove the fields the schema does not know from ``body``; their dotted names.
+
+    Removing a field cannot make another one unknown, so one pass finds them all; a field
+    inside an unknown one goes with it."""
+    removed: list[tuple[Any, ...]] = []
+    for path in checker.unknown_fields(body):
+        if any(path[:len(gone)] == gone for gone in removed):
+            continue
+        parent = body
+        for part in path[:-1]:
+            parent = parent[part]
+        del parent[path[-1]]
+        removed.append(path)
+    return [dotted(path) for path in removed]
+
+
+def body_validator_class(max_body_bytes: int,
+                         unknown_fields: str = "reject") -> type[AbstractRequestBodyValidator]:
+    """A Connexion body validator class bound to this app's body size limit.
+
+    With ``unknown_fields="warn"``, the vendor API's bodies (its API is registered without
+    Connexion's ``strict_validation``; the admin API with it) lose the fields their schema
+    does not know instead of being refused, and the request's state names them."""
+    tolerate_unknown = unknown_fields == WARN_UNKNOWN_FIELDS
 
     class SpecBodyValidator(AbstractRequestBodyValidator):
         async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
@@ -380,7 +423,12 @@ def body_validator_class(max_body_bytes: int) -> type[AbstractRequestBodyValidat
                     more_body = message.get("more_body", False)
                     yield message.get("body", b"")
 
-            self._validate(await self._parse(stream(), scope=scope))
+            body = await self._parse(stream(), scope=scope)
+            if tolerate_unknown and not self._strict_validation and isinstance(body, dict):
+                ignored = drop_unknown_fields(body_checker(self._schema), body)
+                if ignored:
+                    scope.setdefault("state", {})[IGNORED_FIELDS_STATE_KEY] = ignored
+            self._validate(body)
             return self._insert_messages(receive, messages=messages), scope
 
         async def _parse(self, stream: Any, scope: Scope) -> Any:

@@ -9,7 +9,9 @@ import pytest
 
 from contract_tests.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "contract_tests" / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "contract_tests" / "examples"
+LOST_RESPONSES = str(ROOT / "fixtures" / "scenarios" / "lost-responses.yaml")
 ONE_RATE_LIMIT = """\
 rules:
   - operation: createVideoGeneration
@@ -39,7 +41,7 @@ def test_the_good_example_passes_even_when_rate_limited(rate_limited: str,
                         sys.executable, str(EXAMPLES / "good_client.py")) == 0
     out = capsys.readouterr().out
     assert "createVideoGeneration: 200 x1, 429 x1" in out
-    assert "Result: PASSED - 0 failed, 6 passed, 0 skipped" in out
+    assert "Result: PASSED - 0 failed, 7 passed, 3 skipped" in out
 
 
 def test_each_flaw_of_the_broken_example_is_named(rate_limited: str,
@@ -80,3 +82,55 @@ def test_a_client_that_gives_up_early_is_caught(tmp_path: Path,
 def test_a_client_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit, match="give the client command"):
         check_client("--timeout", "5")
+
+
+def test_the_vendor_style_example_passes_lost_answers_503_and_retries(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_client("--scenario", LOST_RESPONSES, "--",
+                        sys.executable, str(EXAMPLES / "vendor_style_client.py")) == 0
+    out = capsys.readouterr().out
+    # the dropped create, its replay, the 503 and the retry after Retry-After
+    assert "createVideoGeneration: no answer x1, 200 x2, 503 x1" in out
+    assert "journal: 6 requests, 2 tasks created" in out
+    assert "Result: PASSED - 0 failed, 8 passed, 2 skipped" in out
+
+
+def test_each_costly_retry_of_the_careless_example_is_named(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_client("--scenario", LOST_RESPONSES, "--",
+                        sys.executable, str(EXAMPLES / "careless_retry_client.py")) == 1
+    out = capsys.readouterr().out
+    assert failed_checks(out) == {"retries_reuse_idempotency_key", "no_retry_after_refusals",
+                                  "backoff_after_502_503", "tasks_polled_to_terminal"}
+    assert "duplicate paid task: create #1 was retried after its connection was dropped " \
+           "(after the create was committed) with Idempotency-Key (none)" in out
+    assert "create #2 was retried after HTTP 503" in out
+    assert "the same request was sent again after HTTP 402 insufficient_quota" in out
+    assert "after a 503 that said Retry-After: 1" in out
+    assert "was created but never read" in out       # the task whose answer was lost
+
+
+UNKNOWN_FIELD_CLIENT = """\
+import os, httpx
+http = httpx.Client(base_url=os.environ['EVOLINK_BASE_URL'],
+                    headers={'Authorization': 'Bearer ' + os.environ['EVOLINK_API_KEY']})
+answer = http.post('/v1/videos/generations', json={'model': 'grok-imagine-text-to-video',
+                                                   'prompt': 'a fox', 'generate_audio': True})
+print(answer.status_code)
+"""
+
+
+@pytest.mark.parametrize(("mode", "named", "says"), [
+    ("reject", "requests_match_spec", "generate_audio is not a known field"),
+    ("warn", "no_unknown_fields", "sent fields the model does not take "
+                                  "(ignored unknown fields: generate_audio)"),
+])
+def test_a_client_sending_unknown_fields_fails_in_both_modes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, named: str,
+        says: str) -> None:
+    script = tmp_path / "extra_field.py"
+    script.write_text(UNKNOWN_FIELD_CLIENT)
+    assert check_client("--unknown-fields", mode, "--", sys.executable, str(script)) == 1
+    out = capsys.readouterr().out
+    assert named in failed_checks(out)
+    assert says in out

@@ -31,6 +31,19 @@ def test_fail_next_scripts_the_next_task_and_the_journal_shows_the_polls(
     assert [t["plan"]["outcome"] for t in evolink_mock.tasks()] == ["content_policy_violation"]
 
 
+def test_drop_next_loses_the_answer_of_a_committed_create(evolink_mock: MockServer) -> None:
+    evolink_mock.drop_next("after")
+    keyed = {"Idempotency-Key": "plugin-retry-key-0001"}
+    with client(evolink_mock) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.post("/v1/videos/generations", json=CREATE, headers=keyed)
+        retry = http.post("/v1/videos/generations", json=CREATE, headers=keyed)
+    assert retry.headers["Idempotency-Replayed"] == "true"
+    assert [task["id"] for task in evolink_mock.tasks()] == [retry.json()["id"]]
+    dropped, replayed = evolink_mock.journal.requests(method="post")
+    assert (dropped["dropped"], replayed["replayed"]) == ("after", True)
+
+
 def test_http_error_next_answers_one_request_with_that_error(evolink_mock: MockServer) -> None:
     evolink_mock.http_error_next(429, retry_after=3)
     with client(evolink_mock) as http:

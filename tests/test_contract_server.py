@@ -29,9 +29,11 @@ HOP_HEADERS = {"host", "content-length", "content-encoding", "transfer-encoding"
 class CorruptingProxy:
     """Forwards every request to ``upstream``; ``corrupt`` may rewrite vendor-API JSON answers."""
 
-    def __init__(self, upstream: str, corrupt: Corruption) -> None:
+    def __init__(self, upstream: str, corrupt: Corruption,
+                 drop_headers: frozenset[str] = frozenset()) -> None:
         self.upstream = upstream
         self.corrupt = corrupt
+        self.drop_headers = HOP_HEADERS | drop_headers   # request headers not passed on
         self.client: httpx.AsyncClient | None = None   # made on the server's event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -42,7 +44,7 @@ class CorruptingProxy:
         self.client = self.client or httpx.AsyncClient(base_url=self.upstream)
         answer = await self.client.request(
             request.method, target, content=await request.body(),
-            headers=[(k, v) for k, v in request.headers.items() if k not in HOP_HEADERS])
+            headers=[(k, v) for k, v in request.headers.items() if k not in self.drop_headers])
         status, content = answer.status_code, answer.content
         if scope["path"].startswith("/v1/") and "json" in answer.headers.get("content-type", ""):
             status, body = self.corrupt(request.method, scope["path"], status, answer.json())
@@ -118,14 +120,16 @@ def test_our_mock_keeps_the_contract(mock_url: str, tmp_path: Path,
     out, err = capsys.readouterr()
     assert "Result: PASSED" in out
     assert "lifecycle time passed by advancing its clock" in out
-    for phase in ("[lifecycle] 2 tasks", "[stateless]", "[stateful]"):
+    for phase in ("[lifecycle] 2 tasks", "[idempotency] 3 creates with one key", "[stateless]",
+                  "[stateful]"):
         assert phase in err
     suites = ET.parse(junit).getroot().findall("testsuite")
-    assert [s.get("name") for s in suites] == ["server.lifecycle", "server.stateless",
-                                               "server.stateful"]
+    assert [s.get("name") for s in suites] == ["server.lifecycle", "server.idempotency",
+                                               "server.stateless", "server.stateful"]
     cases = [c.get("name") for s in suites for c in s.findall("testcase")]
     assert {"other_key_is_forbidden", "progress_never_decreases", "not_a_server_error",
-            "error_envelope", "ignored_auth"} <= set(cases)
+            "error_envelope", "ignored_auth", "replay_returns_the_original_task",
+            "reused_key_with_another_body_conflicts", "answers_carry_request_id"} <= set(cases)
     assert all(s.get("failures") == "0" for s in suites)
 
 
@@ -148,6 +152,28 @@ def test_each_broken_contract_fails_and_is_named(mock_url: str, corruption: Corr
         assert f"] {name} - " in failures
     assert "reproduce: curl -X" in failures
     assert "Result: FAILED" in out
+
+
+def test_a_server_without_idempotency_is_named(mock_url: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    forgetful = CorruptingProxy(mock_url, unchanged, drop_headers=frozenset({"idempotency-key"}))
+    with serve(forgetful) as proxy_url:
+        assert check(proxy_url, "--phases", "idempotency") == 1
+    failures = capsys.readouterr().out.split("Failures (", 1)[1]
+    assert "] replay_returns_the_original_task - " in failures
+    assert "the retry made another task" in failures
+    assert "] reused_key_with_another_body_conflicts - " in failures
+    assert "expected 409 idempotency_conflict" in failures
+    assert "-H 'Idempotency-Key: evolink-contract-" in failures   # the curl reproduces it
+
+
+def test_idempotency_runs_only_if_the_budget_covers_three_creates(
+        mock_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check(mock_url, "--max-credits", "14", "--phases", "idempotency") == 0
+    assert check(mock_url, "--max-credits", "15", "--phases", "idempotency") == 0
+    skipped, ran = capsys.readouterr().out.split("Result: PASSED", 1)
+    assert "SKIPPED idempotency" in skipped and "0 credits spent of 14" in skipped
+    assert "15 credits spent of 15" in ran and "SKIPPED" not in ran
 
 
 def test_a_capped_budget_skips_valid_creates_and_says_so(

@@ -180,6 +180,20 @@ def test_task_appears_and_its_progress_bar_follows_the_advance_control(
         "status": "completed", "outcome": "", "progress": 100, "playable": True}
 
 
+def test_dropped_and_replayed_creates_are_marked_in_the_journal(
+        page: Dashboard, client: httpx.Client) -> None:
+    keyed = {"Idempotency-Key": "dashboard-retry-key-01"}
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/v1/videos/generations", json=GROK, headers={**keyed, "X-Mock-Scenario": "drop=after"})
+    replay = client.post("/v1/videos/generations", json=GROK, headers=keyed)
+    assert replay.headers["idempotency-replayed"] == "true"
+    page.open()
+    replayed, dropped = page.until(lambda: len(rows := page.journal()) == 2 and rows)
+    assert "no answer" in dropped and "dropped" in dropped
+    assert "after the create was committed" in dropped and "dashboard-retry-key-01" in dropped
+    assert "replayed" in replayed and "200" in replayed
+
+
 def test_rejected_request_shows_its_message_in_the_journal_and_filters_apply(
         page: Dashboard, client: httpx.Client) -> None:
     other_key = "dashboard-other-key"

@@ -313,7 +313,7 @@ def test_garbage_without_content_type_gets_400_envelope(client: httpx.Client) ->
     ("GET", "/v1"),
     ("GET", "/v1/videos"),
     ("POST", "/v1/videos/generation"),
-    ("GET", "/v1/tasks"),
+    ("GET", "/v1/task"),
     ("GET", "/v1/tasks/"),
     ("GET", "/v1/tasks/task-unified-1757169743-7cvnl5zw/results"),
     ("POST", "/v2/videos/generations"),

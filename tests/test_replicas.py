@@ -356,7 +356,7 @@ def test_serve_with_an_unreachable_postgresql_stops_with_one_line(
     url = f"postgresql://nobody@127.0.0.1:{free_port()}/mock"
     assert main(["serve", "--state", url]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("evolink-mock serve: --state: cannot use PostgreSQL at 127.0.0.1:")
+    assert error.startswith("evolink-mock: --state: cannot use PostgreSQL at 127.0.0.1:")
     assert len(error.strip().splitlines()) == 1
 
 

@@ -21,6 +21,16 @@ SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "evolink-video.yaml"
 KLING = "model kling-o3-text-to-video"
 GROK = "model grok-imagine-text-to-video"
 TASK_200 = "GET /v1/tasks/{task_id} 200"
+CREATE_200 = "POST /v1/videos/generations 200"
+# Task documents come back from four operations: one task, and lists of them (data[]).
+LISTS_200 = ("GET /v1/tasks 200", "POST /v1/tasks/batch 200")
+
+
+def in_every_task_answer(breaking: bool, change: str) -> list[tuple[bool, str, str]]:
+    """The change as reported for the create, the two lists (under data[]) and the task query."""
+    listed = change.replace("response field ", "response field data[].", 1)
+    return [(breaking, CREATE_200, change), *((breaking, where, listed) for where in LISTS_200),
+            (breaking, TASK_200, change)]
 
 
 def schemas(spec: dict[str, Any]) -> dict[str, Any]:
@@ -87,37 +97,34 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], list[tuple[bool, str, st
     ("type changed", lambda s: kling(s)["properties"]["duration"].update(type="number"),
      [(True, KLING, "request field duration: type changed: integer -> number")]),
     ("response field added", add_response_field,
-     [(False, "POST /v1/videos/generations 200", "response field queue_position added"),
-      (False, TASK_200, "response field queue_position added")]),
+     in_every_task_answer(False, "response field queue_position added")),
     ("response field removed", lambda s: schemas(s)["TaskInfo"]["properties"].pop("video_duration"),
-     [(True, "POST /v1/videos/generations 200", "response field task_info.video_duration removed"),
-      (True, TASK_200, "response field task_info.video_duration removed")]),
+     in_every_task_answer(True, "response field task_info.video_duration removed")),
     ("response enum gained a value",
      lambda s: schemas(s)["TaskStatus"]["enum"].append("cancelled"),
-     [(True, "POST /v1/videos/generations 200",
-       "response field status: enum gained [cancelled]: [pending, processing, completed, failed] -> "
-       "[pending, processing, completed, failed, cancelled]"),
-      (True, TASK_200, "response field status: enum gained [cancelled]: [pending, processing, "
-       "completed, failed] -> [pending, processing, completed, failed, cancelled]")]),
+     # the list's status filter takes the same enum: one more value to send is no break
+     [(False, "GET /v1/tasks", "request field query parameter status: enum gained [cancelled]: "
+       "[pending, processing, completed, failed] -> [pending, processing, completed, failed, cancelled]"),
+      *in_every_task_answer(True, "response field status: enum gained [cancelled]: [pending, "
+                                  "processing, completed, failed] -> [pending, processing, completed, "
+                                  "failed, cancelled]")]),
     ("response pattern loosened",
      lambda s: schemas(s)["TaskId"].update(pattern="^task-unified-"),
-     [(True, "POST /v1/videos/generations 200",
-       "response field id: pattern changed: ^task-unified-[0-9]+-[a-z0-9]{8}$ -> ^task-unified-"),
-      (True, TASK_200,
-       "response field id: pattern changed: ^task-unified-[0-9]+-[a-z0-9]{8}$ -> ^task-unified-")]),
+     in_every_task_answer(True, "response field id: pattern changed: "
+                                "^task-unified-[A-Za-z0-9._:-]+$ -> ^task-unified-")),
     ("error code changed",
      lambda s: s["paths"]["/v1/tasks/{task_id}"]["get"]["responses"]["404"]["content"]
      ["application/json"]["example"]["error"].update(code="not_found"),
      [(True, "GET /v1/tasks/{task_id} 404", "error code changed: task_not_found -> not_found")]),
     ("error response added",
-     lambda s: s["paths"]["/v1/tasks/{task_id}"]["get"]["responses"].update({"503": {
+     lambda s: s["paths"]["/v1/tasks/{task_id}"]["get"]["responses"].update({"504": {
          "description": "x", "content": {"application/json": {"example": {"error": {
-             "code": "service_unavailable", "message": "m", "type": "api_error"}}}}}}),
-     [(False, "GET /v1/tasks/{task_id} 503", "error response added: (none) -> service_unavailable")]),
+             "code": "gateway_timeout", "message": "m", "type": "api_error"}}}}}}),
+     [(False, "GET /v1/tasks/{task_id} 504", "error response added: (none) -> gateway_timeout")]),
     ("operation added",
-     lambda s: s["paths"].update({"/v1/models": {"get": {"operationId": "listModels",
-                                                          "responses": {"200": {"description": "x"}}}}}),
-     [(False, "GET /v1/models", "operation added")]),
+     lambda s: s["paths"].update({"/v1/files": {"get": {"operationId": "listFiles",
+                                                         "responses": {"200": {"description": "x"}}}}}),
+     [(False, "GET /v1/files", "operation added")]),
     ("operation removed", lambda s: s["paths"].pop("/v1/tasks/{task_id}"),
      [(True, "GET /v1/tasks/{task_id}", "operation removed")]),
     ("parameter rule changed",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,11 +68,35 @@ def test_spec_is_openapi_3_0_3() -> None:
     assert RAW.startswith("openapi: 3.0.3")
 
 
-def test_spec_describes_exactly_the_two_vendor_operations() -> None:
-    assert {(path, method) for path, method, _ in OPERATIONS} == {
-        ("/v1/videos/generations", "post"), ("/v1/tasks/{task_id}", "get")}
+SEED_OPERATIONS = {("/v1/videos/generations", "post"), ("/v1/tasks/{task_id}", "get")}
+CLIENT_SOURCE = "@evolinkai/evolink-media"
+
+
+def test_spec_describes_the_seed_operations_and_the_vendor_client_ones() -> None:
+    assert {(path, method) for path, method, _ in OPERATIONS} == SEED_OPERATIONS | {
+        ("/v1/models", "get"), ("/v1/credits", "get"), ("/v1/tasks", "get"),
+        ("/v1/tasks/batch", "post")}
     assert {operation["operationId"] for *_, operation in OPERATIONS} == {
-        "createVideoGeneration", "getTask"}
+        "createVideoGeneration", "getTask", "listModels", "getCredits", "listTasks",
+        "batchGetTasks"}
+
+
+@pytest.mark.parametrize("path, method, operation", OPERATIONS, ids=OPERATION_IDS)
+def test_operations_beyond_the_seeds_are_inferred_and_name_their_source(
+        path: str, method: str, operation: dict[str, Any]) -> None:
+    if (path, method) in SEED_OPERATIONS:
+        return
+    assert operation["x-inferred"] is True
+    assert operation["x-inferred-source"] == CLIENT_SOURCE
+
+
+def test_response_task_ids_follow_the_documented_prefix_not_our_generator() -> None:
+    task_id = SPEC["components"]["schemas"]["TaskId"]
+    pattern = re.compile(task_id["pattern"])
+    for seen in ("task-unified-1757165031-mjv7", "task-unified-1757169743-7cvnl5zw"):
+        assert pattern.match(seen) and len(seen) <= task_id["maxLength"]
+    assert not pattern.match("task-1757165031-mjv7")
+    assert not pattern.match("task-unified-1757165031 mjv7")
 
 
 def test_bearer_scheme_is_http_bearer() -> None:

@@ -125,6 +125,20 @@ def test_a_rule_with_times_applies_that_often_across_both_workers(tmp_path: Path
         assert (listed["applied"], listed["exhausted"]) == (3, True)
 
 
+def test_an_idempotency_key_used_on_one_worker_is_known_to_the_other(tmp_path: Path) -> None:
+    with workers(tmp_path) as mock:
+        keyed = {**AUTH, "Idempotency-Key": "shared-by-workers-01"}
+        first = mock.send(0, "POST", CREATE, json=BODY, headers=keyed)
+        again = mock.send(1, "POST", CREATE, json=BODY, headers=keyed)
+        assert again.headers["idempotency-replayed"] == "true"
+        assert again.json()["id"] == first.json()["id"]
+        conflict = mock.send(1, "POST", CREATE, json={**BODY, "prompt": "x"}, headers=keyed)
+        assert conflict.json()["error"]["code"] == "idempotency_conflict"
+        assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 1
+        with pytest.raises(httpx.RemoteProtocolError):   # a drop works under workers too
+            mock.send(1, "POST", CREATE, json=BODY, headers={**AUTH, "X-Mock-Scenario": "drop=before"})
+
+
 def test_the_journal_holds_every_workers_requests(tmp_path: Path) -> None:
     with workers(tmp_path) as mock:
         expected = sorted(mock.create(0, 2) + mock.create(1, 2))

@@ -1,7 +1,8 @@
 """The server check, as a pipeline: load the spec, generate, call, check, report.
 
 Phases run in this order because of the budget: the lifecycle needs only a task or two and
-says the most about a real service, so it claims credits before fuzzing spends the rest.
+says the most about a real service, so it claims credits first; idempotency (at most three
+creates) next, before fuzzing spends the rest.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from ..budget import Budget
 from ..contract import Contract, from_file, published
 from ..results import Progress, Report, print_progress
 from .fuzz import IGNORED_AUTH, STATEFUL, STATELESS, Fuzzer
+from .idempotency import IDEMPOTENCY, run_idempotency
 from .lifecycle import LIFECYCLE, run_lifecycle
 from .target import Target
 
-PHASES = (LIFECYCLE, STATELESS, STATEFUL)
+PHASES = (LIFECYCLE, IDEMPOTENCY, STATELESS, STATEFUL)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ def check_server(options: ServerOptions, progress: Progress = print_progress) ->
             requests = sum(len(trace.exchanges) for trace in traces)
             progress(f"[{LIFECYCLE}] {len(traces)} tasks, {requests} requests, "
                      f"{_counts(report, budget, LIFECYCLE)}")
+        if IDEMPOTENCY in options.phases:
+            attempts = run_idempotency(target, budget, report)
+            progress(f"[{IDEMPOTENCY}] {0 if attempts is None else 3} creates with one key, "
+                     f"{_counts(report, budget, IDEMPOTENCY)}")
     skip = {IGNORED_AUTH: "the target is evolink-mock accepting any non-empty key, so an "
                           "invalid key cannot be refused; start it with --api-key KEY to run "
                           "this check"} if target.accepts_any_key else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -32,13 +32,16 @@ class Exchange:
     status: int
     body: Any                 # parsed JSON, or None when the answer is not JSON
     retry_after: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)   # the answer's, names lower-case
+    request_headers: dict[str, str] = field(default_factory=dict)   # sent besides the key
 
     @property
     def line(self) -> str:
         return f"{self.method} {httpx.URL(self.url).path} -> {self.status}"
 
     def curl(self) -> str:
-        parts = [f"curl -X {self.method}", f'-H "Authorization: Bearer ${self.key}"']
+        parts = [f"curl -X {self.method}", f'-H "Authorization: Bearer ${self.key}"',
+                 *(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in self.request_headers.items())]
         if self.request_body is not None:
             parts += ["-H 'Content-Type: application/json'",
                       f"-d {shlex.quote(json.dumps(self.request_body))}"]
@@ -85,9 +88,10 @@ class Target:
         return self.keys["other_api_key"] is not None
 
     def _send(self, operation: str, method: str, path: str, key: str,
-              body: Any = None) -> Exchange:
+              body: Any = None, headers: dict[str, str] | None = None) -> Exchange:
+        extra = headers or {}
         answer = self.http.request(method, path, json=body,
-                                   headers={"Authorization": f"Bearer {self.keys[key]}"})
+                                   headers={"Authorization": f"Bearer {self.keys[key]}", **extra})
         try:
             parsed = answer.json()
         except ValueError:
@@ -95,10 +99,12 @@ class Target:
         retry_after = answer.headers.get("Retry-After")
         return Exchange(operation, method, str(answer.url), KEY_ENV[key], body,
                         answer.status_code, parsed,
-                        float(retry_after) if retry_after and retry_after.isdigit() else None)
+                        float(retry_after) if retry_after and retry_after.isdigit() else None,
+                        {name.lower(): value for name, value in answer.headers.items()}, extra)
 
-    def create(self, body: dict[str, Any]) -> Exchange:
-        return self._send("createVideoGeneration", "POST", CREATE_PATH, "api_key", body)
+    def create(self, body: dict[str, Any], idempotency_key: str | None = None) -> Exchange:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._send("createVideoGeneration", "POST", CREATE_PATH, "api_key", body, headers)
 
     def get_task(self, task_id: str, key: str = "api_key") -> Exchange:
         return self._send("getTask", "GET", f"/v1/tasks/{task_id}", key)

@@ -7,8 +7,10 @@ alone; an admin rule carries them as its ``action`` object. Keys:
 * ``fail=<task failure code>`` - the task fails with that code;
 * ``http=<status>``            - the request is answered with that HTTP error;
 * ``delay=<seconds>``          - extra latency before answering (real seconds);
-* ``retry_after=<seconds>``    - the Retry-After header sent with ``http=429``;
-* ``takes=<seconds>``          - the task takes that many mock seconds in total.
+* ``retry_after=<seconds>``    - the Retry-After header sent with ``http=429|502|503``;
+* ``takes=<seconds>``          - the task takes that many mock seconds in total;
+* ``drop=before|after``        - the connection is closed without an answer, before or
+  after a create is committed (``after``: the task exists, the client does not know it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
 MAGIC_TAG = re.compile(r"\[mock:([^\]]*)\]")
-HTTP_FAULTS = (400, 401, 402, 403, 404, 429, 500)
+HTTP_FAULTS = (400, 401, 402, 403, 404, 429, 500, 502, 503)
+# Statuses a client is told to retry; they carry Retry-After (429 always, default 1 s).
+RETRYABLE_FAULTS = (429, 502, 503)
+DROP_POINTS = ("before", "after")
 MAX_DELAY_SECONDS = 60.0
 MAX_TAKES_SECONDS = 86400  # as the admin spec states; also refuses nan and inf
 ANY_OPERATION = "any"
@@ -37,6 +42,7 @@ class Action:
     delay: float | None = None
     retry_after: int | None = None
     takes: float | None = None
+    drop: str | None = None
 
     def merged(self, other: "Action") -> "Action":
         """``other``'s keys win where both set one (later sources override earlier ones)."""
@@ -86,6 +92,8 @@ def action_from_dict(values: dict[str, Any], failure_codes: Iterable[str]) -> Ac
         raise ScenarioError(f"takes must be between 0 and {MAX_TAKES_SECONDS} seconds")
     if action.retry_after is not None and action.retry_after < 0:
         raise ScenarioError("retry_after must not be negative")
+    if action.drop is not None and action.drop not in DROP_POINTS:
+        raise ScenarioError(f"drop must be one of {', '.join(DROP_POINTS)}")
     return action
 
 
