@@ -383,3 +383,26 @@ def test_workers_on_postgresql_are_replicas_on_one_port(database: str) -> None:
             assert sorted(r.json()["id"] for r in received) == sorted(ids)
         finally:
             kill(process, signal.SIGTERM)
+
+
+def test_an_idempotency_key_makes_one_task_across_replicas(database: str) -> None:
+    """Retries with one key racing on two replicas: the look-up, the create and the record are
+    one transaction, so one task, and every answer names it."""
+    with replicas(database) as (a, b):
+        answers: list[httpx.Response] = []
+
+        def retry(replica: Replica) -> None:
+            with httpx.Client(base_url=replica.base, timeout=10) as http:
+                for _ in range(5):
+                    answers.append(http.post(CREATE, json=BODY, headers={
+                        **AUTH, "Idempotency-Key": "retry-0123456789abcdef"}))
+
+        threads = [threading.Thread(target=retry, args=(r,)) for r in (a, b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert {response.status_code for response in answers} == {200}
+        assert len({response.json()["id"] for response in answers}) == 1
+        assert [r.headers.get("idempotency-replayed") for r in answers].count(None) == 1
+        assert b.send("GET", "/_mock/health").json()["tasks"] == 1

@@ -87,3 +87,12 @@ def test_retention_0_keeps_everything(state: str | None) -> None:
 def test_a_negative_retention_is_refused_with_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--retention", "-1"]) == 2
     assert "--retention" in capsys.readouterr().err
+
+
+def test_an_idempotency_key_is_forgotten_with_its_age(mock) -> None:  # noqa: ANN001
+    server, http = mock
+    headers = {"Idempotency-Key": "retention-0123456789"}
+    first = http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"]
+    assert http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"] == first
+    advance(http, HOUR + 1)   # within the key's 24 hours, beyond the retention's one
+    assert http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"] != first
