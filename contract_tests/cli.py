@@ -23,6 +23,7 @@ from mock_server.spec import SpecError
 from .budget import default_max_credits
 from .callbacks import CallbackOptions, rehearse
 from .client import ClientOptions, check_client
+from .har import HarError, check_har
 from .reporting import junit, text
 from .results import Report
 from .server.pipeline import PHASES, ServerOptions, check_server
@@ -51,6 +52,10 @@ def _client(args: argparse.Namespace) -> Report:
 def _callbacks(args: argparse.Namespace) -> Report:
     return rehearse(CallbackOptions(url=args.to, timeout=args.timeout,
                                     callback_ca=args.callback_ca))
+
+
+def _har(args: argparse.Namespace) -> Report:
+    return check_har(args.file, spec=args.spec)
 
 
 def _phases(text_value: str) -> str:
@@ -118,7 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="PEM CA bundle trusted for "
                          "HTTPS callbacks besides the system's (see `evolink-mock certs`), as on "
                          "`evolink-mock serve`")
-    for sub in (server, client, callbacks):
+    har = commands.add_parser("har", help="check recorded traffic (a HAR file) offline",
+                              description="Judge every exchange with the vendor API in a HAR "
+                              "file: the request as the mock validates it, the answer against "
+                              "the spec. Any HAR 1.2 file: evolink-mock proxy --record, a "
+                              "browser's export, another tool's.")
+    har.add_argument("file", metavar="FILE.har")
+    har.add_argument("--spec", metavar="FILE", help="OpenAPI document to check against (default: "
+                     "the shipped spec), e.g. the one a mock serves with --spec")
+    har.set_defaults(handler=_har)
+
+    for sub in (server, client, callbacks, har):
         sub.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML")
     return parser
 
@@ -128,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], Report] = args.handler
     try:
         report = handler(args)
-    except (httpx.HTTPError, requests.RequestException, ScenarioError, SpecError, OSError) as exc:
+    except (httpx.HTTPError, requests.RequestException, ScenarioError, SpecError, OSError,
+            HarError) as exc:
         print(f"evolink-contract {args.subcommand}: {exc}", file=sys.stderr)
         return 2
     text.render(report, sys.stdout)

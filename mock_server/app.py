@@ -37,7 +37,8 @@ from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
 from .store import StoreUnavailable, resolved
-from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, path_methods
+from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
+from .violations import REQUEST, Violation, note
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
@@ -88,7 +89,9 @@ class OperationDispatcher:
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        response = ApiError(404, f"No route for {scope['method']} {scope['path']}").to_response()
+        message = f"No route for {scope['method']} {scope['path']}"
+        note(scope, Violation(REQUEST, "/path", "path", message))
+        response = ApiError(404, message).to_response()
         await response(scope, receive, send)
 
 
@@ -138,19 +141,25 @@ class ConcretePathsFirst:
 class MockApp:
     """The running mock: an ASGI app plus the service behind it (for tests and the CLI).
 
-    ``worker`` is the process's index under ``serve --workers N``."""
+    ``worker`` is the process's index under ``serve --workers N``. ``vendor_handler``, when
+    given, handles every operation of the vendor spec instead of the mock's handlers (the
+    proxy's gate: validation as usual, then that handler)."""
 
-    def __init__(self, settings: Settings | None = None, worker: int = 0) -> None:
+    def __init__(self, settings: Settings | None = None, worker: int = 0,
+                 vendor_handler: Handler | None = None) -> None:
         self.settings = settings or Settings()
         spec = load_spec(self.settings.spec,
                          allow_http_callbacks=bool(self.settings.allow_callback_hosts))
+        self.spec = spec
         self.service = MockService(self.settings, spec, worker=worker)
+        handlers = HANDLERS if vendor_handler is None else {
+            **HANDLERS, **{op["operationId"]: vendor_handler for _p, _m, op in operations(spec)}}
         fallback = Router(routes=self._extra_routes(), default=not_found)
         self.asgi = ConnexionMiddleware(
-            OperationDispatcher(self.service, HANDLERS, fallback,
+            OperationDispatcher(self.service, handlers, fallback,
                                 base_paths=frozenset({"", ADMIN_BASE_PATH})),
             specification_dir=SPEC_DIR,
-            resolver=Resolver(function_resolver=HANDLERS.__getitem__),
+            resolver=Resolver(function_resolver=handlers.__getitem__),
             validate_responses=self.settings.validate_responses,
             validator_map={
                 "body": MediaTypes({"application/json":

@@ -24,7 +24,7 @@ from .callbacks.sender import Sender
 from .domain import lifecycle
 from .domain.scenarios import Action
 from .errors import ApiError
-from .server import serve
+from .server import serve, serve_proxy
 from .service import MockService
 from .store import is_postgresql, resolved
 from .settings import Settings
@@ -49,7 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="Serve the mock API.",
         description="Serve the mock API. Every flag can also be set by the environment "
                     "variable shown in brackets.")
-    settings_module.add_arguments(serve_parser)
+    settings_module.add_arguments(serve_parser, "serve")
+
+    proxy_parser = commands.add_parser(
+        "proxy", help="Forward the vendor API to the real service (or any upstream), checking "
+                      "both ways against the spec.",
+        description="Forward /v1/ to --upstream with the caller's own Authorization. Requests "
+                    "the spec refuses are answered here and not forwarded (unless "
+                    "--forward-invalid); every answer is checked against the spec. Violations "
+                    "are in GET /_mock/journal, on the dashboard and in the summary printed on "
+                    "exit. Every flag can also be set by the environment variable in brackets.")
+    settings_module.add_arguments(proxy_parser, "proxy")
 
     trigger_parser = commands.add_parser(
         "trigger", help="Send one callback now, under the mock's URL policy and retry schedule.",
@@ -228,6 +238,22 @@ def banner(config: settings_module.Settings) -> str:
     return "\n".join(lines)
 
 
+def proxy_banner(config: settings_module.Settings) -> str:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    base = f"http://{host}:{config.port}"
+    invalid = "forwarded (--forward-invalid)" if config.forward_invalid else "answered here, not forwarded"
+    lines = [
+        "evolink-mock proxy",
+        f"  API          {base}/v1/... -> {config.upstream.rstrip('/')}/v1/...",
+        f"  upstream CA  {config.upstream_ca or 'system CAs'}",
+        f"  invalid      requests {invalid}",
+        f"  creates      {'at most ' + str(config.max_creates) if config.max_creates is not None else 'no limit'}",
+        f"  record       {config.record or 'off (--record FILE.har)'}",
+        f"  violations   {base}/_mock/journal, dashboard {base}/_mock/ui",
+    ]
+    return "\n".join(lines)
+
+
 def spec_problem(config: settings_module.Settings) -> str | None:
     """What keeps the served document from running, in one line (checked before any worker
     starts, so a bad x-mock block stops ``serve`` with its message and exit 2)."""
@@ -259,6 +285,19 @@ def unreachable_store(config: Settings) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "proxy":
+        config = settings_module.from_args(args)
+        problem = config.proxy_problem() or spec_problem(config)
+        if problem:
+            print(f"evolink-mock: {problem}", file=sys.stderr)
+            return 2
+        configure_logging(config)
+        print(proxy_banner(config), flush=True)
+        try:
+            return serve_proxy(config)
+        except OSError as exc:       # --record in a directory that does not exist, say
+            print(f"evolink-mock: {exc}", file=sys.stderr)
+            return 2
     if args.command == "serve":
         try:
             config = settings_module.from_args(args)

@@ -19,6 +19,8 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from .violations import REQUEST, Violation, note
+
 logger = logging.getLogger("evolink_mock")
 
 # (code, type) used when no operation-specific example exists for a status.
@@ -63,6 +65,10 @@ class ApiError(Exception):
     type: str = ""
     param: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Set when the error is a broken rule of the spec (not a scripted fault, not state such
+    # as an unknown task): the rule and a JSON pointer, for the journal's ``violations``.
+    rule: str | None = None
+    pointer: str | None = None
 
     def __post_init__(self) -> None:
         default_code, default_type = DEFAULT_CODES.get(self.status, DEFAULT_CODES[500])
@@ -105,11 +111,22 @@ def _connexion_response(error: ApiError) -> ConnexionResponse:
     )
 
 
-def handle_api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+    if exc.rule:
+        note(request.scope, Violation(REQUEST, exc.pointer or "", exc.rule, exc.message))
     return _connexion_response(exc)
 
 
-def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+# What a Connexion problem or a router answer says about the request, as (pointer, rule).
+PROBLEM_RULES: dict[int, tuple[str, str]] = {
+    401: ("/header/authorization", "security"),
+    404: ("/path", "path"),
+    405: ("/method", "method"),
+    415: ("/header/content-type", "content-type"),
+}
+
+
+def handle_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion raises problems for auth, content type and its own checks."""
     message = exc.detail or exc.title or DEFAULT_MESSAGES.get(exc.status, "Error")
     if exc.status == 401:
@@ -119,6 +136,8 @@ def handle_problem(_request: ConnexionRequest, exc: ProblemException) -> Connexi
     elif exc.status >= 500:
         logger.error("server-side problem: %s", message)
         message = DEFAULT_MESSAGES[500]
+    if exc.status in PROBLEM_RULES:
+        note(request.scope, Violation(REQUEST, *PROBLEM_RULES[exc.status], str(message)))
     return _connexion_response(error_for_status(exc.status, str(message), headers=exc.headers or {}))
 
 
@@ -137,6 +156,9 @@ def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[.
             message = f"{request.method} is not allowed here; allowed: {headers.get('Allow', '')}"
         else:
             message = DEFAULT_MESSAGES.get(exc.status_code, "Error")
+        if exc.status_code in PROBLEM_RULES:
+            said = message if exc.status_code == 405 else f"{message}: {request.url.path}"
+            note(request.scope, Violation(REQUEST, *PROBLEM_RULES[exc.status_code], said))
         return _connexion_response(error_for_status(exc.status_code, message, headers=headers))
 
     return handle

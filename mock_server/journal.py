@@ -17,8 +17,8 @@ import re
 import secrets
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .domain.ids import key_fingerprint
 from .store import RESETS
 from .store.base import SharedStore
+from .violations import VIOLATIONS_EXTENSION
 
 MAX_ENTRIES = 10_000
 BODY_SNIPPET = 2048
@@ -70,6 +71,8 @@ class JournalEntry:
     replayed: bool = False          # an idempotent replay of an earlier create
     dropped: str | None = None      # "before"/"after": closed without an answer
     warning: str | None = None      # the X-Mock-Warning the answer carried
+    # Rules of the spec the request (or, behind the proxy, the upstream's answer) broke.
+    violations: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))   # every field is a plain value: no need for asdict's deep copy
@@ -301,6 +304,7 @@ class JournalMiddleware:
                 body_hash=body_digest.hexdigest() if body_digest is not None else None,
                 replayed=bool(extensions.get(REPLAYED_EXTENSION)), dropped=dropped,
                 warning=warning,
+                violations=extensions.get(VIOLATIONS_EXTENSION, []),
             )
             if journaled:
                 self.journal.append(entry)

@@ -8,12 +8,13 @@ and exposes the service for clock and state control.
 from __future__ import annotations
 
 import gc
+import signal
 import socket
 import sqlite3
 import threading
 import time
 from types import TracebackType
-from typing import Callable
+from typing import Any, Callable
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -44,28 +45,34 @@ class ClosableHttpProtocol(HttpToolsProtocol):
         self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}
 
 
-def uvicorn_config(app: MockApp, host: str, port: int = 0) -> uvicorn.Config:
+def uvicorn_config(app: Any, host: str, port: int = 0, **options: Any) -> uvicorn.Config:
     # No access log on the hot path; our own request log is configured separately.
     # The lifespan starts and stops the callback dispatcher on the server's loop.
     # httptools with the header size and header time limits (see http_edge).
-    protocol = header_limited_protocol(app.settings.max_header_bytes,
-                                       app.settings.http_header_timeout,
-                                       app.service.error_codes.get(("getTask", 431)),
-                                       base=ClosableHttpProtocol)
+    # Apps without our settings (a test's stand-in upstream) get uvicorn's protocol as it is.
+    settings = getattr(app, "settings", None)
+    protocol = ClosableHttpProtocol if settings is None else header_limited_protocol(
+        settings.max_header_bytes, settings.http_header_timeout,
+        app.service.error_codes.get(("getTask", 431)), base=ClosableHttpProtocol)
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=2, http=protocol)
+                          lifespan="on", timeout_graceful_shutdown=2, http=protocol, **options)
 
 
 class RunningServer:
-    """A mock on a background thread, bound to ``settings.host`` and a free port."""
+    """A mock on a background thread, bound to ``settings.host`` and a free port.
 
-    def __init__(self, settings: Settings | None = None, *, port: int = 0) -> None:
+    ``app`` serves another app with a ``service`` instead (the proxy); ``tls`` is a
+    (certificate file, key file) pair to serve HTTPS."""
+
+    def __init__(self, settings: Settings | None = None, *, port: int = 0, app: Any = None,
+                 tls: tuple[str, str] | None = None) -> None:
         self.settings = settings or Settings(clock="manual")
         if self.settings.workers != 1:
             raise ValueError("RunningServer serves from one thread; run `evolink-mock serve "
                              "--workers N` for several processes")
         self._requested_port = port
-        self.app = create_app(self.settings)
+        self._tls = tls
+        self.app = app if app is not None else create_app(self.settings)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -77,7 +84,8 @@ class RunningServer:
     @property
     def url(self) -> str:
         host = self.settings.host
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     def start(self) -> "RunningServer":
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
@@ -86,7 +94,8 @@ class RunningServer:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((self.settings.host, self._requested_port))
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host))
+        tls = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
+        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, **tls))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"evolink-mock:{self.port}", daemon=True)
         self._thread.start()
@@ -185,3 +194,27 @@ def serve(settings: Settings, announce: Announce | None = None) -> int:
         announce(sock.getsockname()[1])
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
     return 0
+
+
+def serve_proxy(settings: Settings) -> int:
+    """``evolink-mock proxy`` in the foreground; on exit, the violation summary (stdout) and
+    the exit code (1 for violations under ``--fail-on-violation``)."""
+    from .proxy import ProxyApp
+
+    app = ProxyApp(settings)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the
+    # previous handler; these handlers turn both into KeyboardInterrupt so that the summary
+    # is printed and the exit status is ours.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        print(app.tally.summary(), flush=True)
+    return 1 if settings.fail_on_violation and app.tally.violation_count else 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt

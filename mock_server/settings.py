@@ -13,15 +13,22 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn
 
+from .spec import load_spec
+
 ENV_PREFIX = "EVOLINK_MOCK_"
+# The sub-commands a setting is a flag of.
+SERVE, PROXY, BOTH = ("serve",), ("proxy",), ("serve", "proxy")
+# The vendor's documented base URL (the spec's `servers`), where the proxy forwards by default.
+VENDOR_URL: str = load_spec()["servers"][0]["url"]
 
 
 def knob(flag: str, help: str, *, default: Any = None, parse: Callable[[str], Any] = str,
          repeatable: bool = False, choices: tuple[str, ...] | None = None,
-         is_flag: bool = False) -> Any:
-    """Declare a setting: its CLI flag, help text and how to parse it from text."""
+         is_flag: bool = False, commands: tuple[str, ...] = SERVE) -> Any:
+    """Declare a setting: its CLI flag, help text, how to parse it from text and which
+    sub-commands take it."""
     metadata = {"flag": flag, "help": help, "parse": parse, "repeatable": repeatable,
-                "choices": choices, "is_flag": is_flag}
+                "choices": choices, "is_flag": is_flag, "commands": commands}
     if repeatable:
         return field(default_factory=tuple, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -134,12 +141,12 @@ def callback_host(text: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = knob("--host", "Interface to listen on.", default="127.0.0.1")
-    port: int = knob("--port", "TCP port to listen on.", default=8000, parse=_port)
+    host: str = knob("--host", "Interface to listen on.", default="127.0.0.1", commands=BOTH)
+    port: int = knob("--port", "TCP port to listen on.", default=8000, parse=_port, commands=BOTH)
     spec: str | None = knob("--spec", "OpenAPI document to serve instead of the shipped "
                             "spec/evolink-video.yaml, e.g. a copy with more models (see "
                             "docs/add-a-model.md); its x-mock blocks are checked at start.",
-                            parse=readable_file)
+                            parse=readable_file, commands=BOTH)
     speed: float = knob("--speed", "Mock seconds per real second for the scaled clock.",
                         default=10.0, parse=_positive_number)
     clock: str = knob("--clock", "'scaled' (real time x --speed) or 'manual' "
@@ -166,17 +173,18 @@ class Settings:
     public_url: str | None = knob("--public-url", "Base URL used in result links "
                                   "(default: the URL the request came in on).")
     admin_token: str | None = knob("--admin-token", "Require this X-Mock-Admin-Token on /_mock/ "
-                                   "(otherwise the admin API answers loopback clients only).")
+                                   "(otherwise the admin API answers loopback clients only).",
+                                   commands=BOTH)
     log_format: str = knob("--log-format", "One log line per request: text, json, or off.",
-                           default="text", choices=("text", "json", "off"))
+                           default="text", choices=("text", "json", "off"), commands=BOTH)
     max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
-                               default=1_048_576, parse=_at_least_one)
+                               default=1_048_576, parse=_at_least_one, commands=BOTH)
     max_header_bytes: int = knob("--max-header-bytes", "Largest request line and headers together; "
                                  "larger gets 431 and the connection is closed.",
-                                 default=16_384, parse=_at_least_one)
+                                 default=16_384, parse=_at_least_one, commands=BOTH)
     http_header_timeout: float = knob("--http-header-timeout", "Seconds a connection has to send "
                                       "a request's complete headers; then it is closed.",
-                                      default=30.0, parse=_positive_number)
+                                      default=30.0, parse=_positive_number, commands=BOTH)
     workers: int = knob("--workers", "Server processes. Above 1 they share --state (required then): "
                         "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
                         default=1, parse=_at_least_one)
@@ -193,6 +201,24 @@ class Settings:
         "likely does).", default="reject", choices=("reject", "warn"))
     validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
+    # evolink-mock proxy
+    upstream: str = knob("--upstream", "proxy: the API to forward /v1/ to.", default=VENDOR_URL,
+                         commands=PROXY)
+    upstream_ca: str | None = knob("--upstream-ca", "proxy: PEM CA bundle trusted for the upstream "
+                                   "in addition to the system's.", commands=PROXY)
+    upstream_timeout: float = knob("--upstream-timeout", "proxy: seconds to wait for the upstream's "
+                                   "answer before answering 504.", default=60.0, parse=_positive_number,
+                                   commands=PROXY)
+    record: str | None = knob("--record", "proxy: write every exchange to this HAR 1.2 file as it "
+                              "happens (keys redacted).", commands=PROXY)
+    max_creates: int | None = knob("--max-creates", "proxy: forward at most this many creates; "
+                                   "later ones get 402 from the proxy.", parse=_not_negative, commands=PROXY)
+    forward_invalid: bool = knob("--forward-invalid", "proxy: forward requests the spec refuses too "
+                                 "(still reported as violations).", default=False, parse=_bool,
+                                 is_flag=True, commands=PROXY)
+    fail_on_violation: bool = knob("--fail-on-violation", "proxy: exit with status 1 if any "
+                                   "request or answer broke the spec.", default=False, parse=_bool,
+                                   is_flag=True, commands=PROXY)
 
     @property
     def manual_clock(self) -> bool:
@@ -210,6 +236,16 @@ class Settings:
     def retention_seconds(self) -> float | None:
         """Mock seconds to keep things for, or None to keep them forever."""
         return self.retention * 3600 if self.retention else None
+
+    def proxy_problem(self) -> str | None:
+        """The same for ``evolink-mock proxy`` (which ignores the serve-only settings)."""
+        if not self.upstream.startswith(("http://", "https://")):
+            return f"--upstream must be an http:// or https:// URL, got {self.upstream!r}"
+        if self.max_creates is not None and self.max_creates < 0:
+            return "--max-creates must be 0 or more"
+        if self.upstream_timeout <= 0:
+            return "--upstream-timeout must be more than 0 seconds"
+        return None
 
 
 def env_name(name: str) -> str:
@@ -267,13 +303,15 @@ def from_env(environ: Mapping[str, str] | None = None, base: Settings | None = N
     return replace(base or Settings(), **changes)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per setting; help text names the matching environment variable.
+def add_arguments(parser: argparse.ArgumentParser, command: str = "serve") -> None:
+    """Add one flag per setting of ``command``; help text names the environment variable.
 
     Values stay text here and are parsed by :func:`from_args`, so a bad value from a flag
     gets the same one-line message as one from the environment."""
     for f in fields(Settings):
         meta = f.metadata
+        if command not in meta["commands"]:
+            continue
         default = "" if f.default is MISSING or f.default is None else f" (default: {f.default})"
         help_text = f"{meta['help']}{default} [env: {env_name(f.name)}]"
         if meta["is_flag"]:
@@ -307,6 +345,7 @@ def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None
     return replace(settings, **changes)
 
 
-def describe() -> list[tuple[str, str, str]]:
-    """(flag, env var, help) rows, for the README and ``--help``."""
-    return [(f.metadata["flag"], env_name(f.name), f.metadata["help"]) for f in fields(Settings)]
+def describe(command: str | None = None) -> list[tuple[str, str, str]]:
+    """(flag, env var, help) rows, for the README and ``--help``: of one sub-command, or all."""
+    return [(f.metadata["flag"], env_name(f.name), f.metadata["help"]) for f in fields(Settings)
+            if command is None or command in f.metadata["commands"]]

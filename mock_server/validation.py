@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope
 from .domain.defaults import apply_defaults
 from .errors import ApiError, invalid_request
 from .journal import IGNORED_FIELDS_STATE_KEY
+from .violations import pointer
 
 BODY_STATE_KEY = "json_body"
 WARN_UNKNOWN_FIELDS = "warn"
@@ -52,13 +53,18 @@ class CompiledSchema:
                  if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
         return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
-    def first_error(self, instance: Any, prefix: tuple[str, ...] = ()) -> ApiError | None:
+    def first_error(self, instance: Any, prefix: tuple[str, ...] = (),
+                    part: str = "body") -> ApiError | None:
         """The most useful of the errors (see :func:`_error_rank`)."""
         if self._validator.is_valid(instance):
             return None
         errors = list(self._validator.iter_errors(instance))
         best = min(errors, key=_error_rank)
-        return describe(best, self.schema, prefix)
+        return describe(best, self.schema, prefix, part)
+
+    def iter_errors(self, instance: Any) -> Iterable[Any]:
+        """Every error, as ``jsonschema_rs`` reports them."""
+        return self._validator.iter_errors(instance)
 
 
 _KIND_RANK = {"Required": 0, "AdditionalProperties": 1, "Type": 2}
@@ -114,8 +120,34 @@ def _type_name(value: Any) -> str:
         type(value), type(value).__name__)
 
 
-def describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) -> ApiError:
-    """Turn one ``jsonschema_rs`` error into an ``invalid_request`` with ``param`` and a message."""
+def keyword(error: Any) -> str:
+    """The JSON Schema keyword an error broke (``Required`` -> ``required``)."""
+    name = _kind(error)
+    return name[:1].lower() + name[1:]
+
+
+def error_path(error: Any) -> tuple[Any, ...]:
+    """Where the error is; for a missing or unknown property, that property."""
+    path = tuple(error.instance_path)
+    name = _kind(error)
+    if name == "Required":
+        return path + (error.kind.property,)
+    if name == "AdditionalProperties":
+        return path + (error.kind.unexpected[0],)
+    return path
+
+
+def describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = (),
+             part: str = "body") -> ApiError:
+    """Turn one ``jsonschema_rs`` error into an ``invalid_request`` with ``param``, a message,
+    the rule broken and a pointer (``/body/...`` unless ``part`` says otherwise)."""
+    described = _describe(error, root, prefix)
+    described.rule = keyword(error)
+    described.pointer = pointer((part, *prefix, *error_path(error)))
+    return described
+
+
+def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) -> ApiError:
     path = prefix + tuple(error.instance_path)
     kind = error.kind
     name = _kind(error)
@@ -227,7 +259,8 @@ class Branch:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = compiled(schema)
-        self.rules = [CROSS_FIELD_RULES[rule["id"]] for rule in schema.get("x-cross-field-rules", [])]
+        self.rules = [(rule["id"], CROSS_FIELD_RULES[rule["id"]])
+                      for rule in schema.get("x-cross-field-rules", [])]
 
     def unknown_fields(self, body: Any) -> list[tuple[Any, ...]]:
         return self.schema.unknown_fields(body)
@@ -239,11 +272,18 @@ class Branch:
         # The rules see the request as the mock keeps it, the spec's defaults filled in (a
         # missing duration is the model's default, which only the spec knows).
         request = apply_defaults(self.schema.schema, body)
-        for rule in self.rules:
+        for rule_id, rule in self.rules:
             error = rule(request)
             if error is not None:
-                return error
+                return broke(error, rule_id, error.param)
         return None
+
+
+def broke(error: ApiError, rule: str, param: str | None, part: str = "body") -> ApiError:
+    """``error`` marked as breaking ``rule`` at the (dotted) field ``param``."""
+    error.rule = rule
+    error.pointer = pointer((part, *(param.split(".") if param else ())))
+    return error
 
 
 class DiscriminatedSchema:
@@ -266,14 +306,16 @@ class DiscriminatedSchema:
 
     def error(self, body: Any) -> ApiError | None:
         if not isinstance(body, dict):
-            return invalid_request(f"request body must be a JSON object, got {_type_name(body)}",
-                                   None)
+            return broke(invalid_request(f"request body must be a JSON object, got "
+                                         f"{_type_name(body)}", None), "type", None)
         known = self.known
         if self.property not in body:
-            return invalid_request(f"{self.property} is required; one of {known}", self.property)
+            return broke(invalid_request(f"{self.property} is required; one of {known}",
+                                         self.property), "required", self.property)
         branch = self.branches.get(body[self.property]) if isinstance(body[self.property], str) else None
         if branch is None:
-            return invalid_request(f"{self.property} must be one of {known}", self.property)
+            return broke(invalid_request(f"{self.property} must be one of {known}", self.property),
+                         "enum", self.property)
         return branch.error(body)
 
 
@@ -362,7 +404,14 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_
 
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys, finite numbers, bounded
-    nesting; every problem is a 400 that says what is wrong."""
+    nesting; every problem is a 400 that says what is wrong (rule ``json``)."""
+    try:
+        return _parse_json(raw)
+    except ApiError as error:
+        raise broke(error, "json", error.param) from None
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -437,12 +486,14 @@ def body_validator_class(max_body_bytes: int,
             async for chunk in stream:
                 size += len(chunk)
                 if size > max_body_bytes:
-                    raise ApiError(413, f"request body is larger than {max_body_bytes} bytes")
+                    raise ApiError(413, f"request body is larger than {max_body_bytes} bytes",
+                                   rule="maxBodyBytes", pointer="/body")
                 chunks.append(chunk)
             raw = b"".join(chunks)
             if not raw.strip():
                 if self._required:
-                    raise invalid_request("request body is required", None)
+                    raise broke(invalid_request("request body is required", None), "required",
+                                None)
                 scope.setdefault("state", {})[BODY_STATE_KEY] = {}
                 return LEFT_OUT
             body = parse_json(raw)
@@ -477,8 +528,9 @@ class SpecParameterValidator(ParameterValidator):
             for name in request.query_params:
                 if name not in known:
                     allowed = ", ".join(sorted(known)) or "none"
-                    raise invalid_request(f"unknown query parameter {name!r}; allowed: {allowed}",
-                                          name)
+                    raise broke(invalid_request(f"unknown query parameter {name!r}; allowed: "
+                                                f"{allowed}", name), "unknownParameter", name,
+                                "query")
         # Only the locations this operation has parameters in: resolving the query string
         # costs more than the whole check of a path parameter.
         for location, params in self.parameters.items():
@@ -492,10 +544,11 @@ class SpecParameterValidator(ParameterValidator):
         code = param.get("x-error-code", "")
         if value is None:
             if param.get("required"):
-                raise ApiError(400, f"{name} is required", code=code, param=name)
+                raise ApiError(400, f"{name} is required", code=code, param=name,
+                               rule="required", pointer=pointer((param["in"], name)))
             return
         schema = param.get("schema", {})
-        error = compiled(schema).first_error(value, (name,))
+        error = compiled(schema).first_error(value, (name,), part=param["in"])
         if error is not None:
             error.code = code or error.code
             raise error

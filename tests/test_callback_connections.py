@@ -91,3 +91,21 @@ def test_a_connection_whose_answer_timed_out_is_not_used_again() -> None:
     assert hung.status is None and hung.error == "no answer within 0.3 s"
     assert answered.status == 200
     assert receiver.connections == 2 and len(receiver.requests) == 2
+
+
+def test_a_name_that_now_resolves_to_another_address_does_not_reuse_the_old_connection() -> None:
+    answers = [["127.0.0.1"], ["127.0.0.2"]]
+
+    async def moving(url: str) -> list[str]:
+        """The name's address changes between the two attempts (both are allowed here)."""
+        return answers.pop(0)
+
+    with Receiver(keep_alive=True) as receiver:   # listens on 127.0.0.1 only
+        port = receiver.port
+        policy = CallbackPolicy((parse_allowed_host(f"a.example:{port}"),))
+        first, second = send_all(Sender(policy, timeout=5.0, resolver=moving),
+                                 f"http://a.example:{port}/1", f"http://a.example:{port}/2")
+    assert first.status == 200 and first.address == "127.0.0.1"
+    # The kept-alive connection to 127.0.0.1 would have carried it; the new address refuses.
+    assert second.status is None and second.error is not None and "ConnectionRefusedError" in second.error
+    assert [r.path for r in receiver.requests] == ["/1"] and receiver.connections == 1

@@ -20,11 +20,22 @@ def test_configuration_doc_lists_every_flag_with_its_environment_variable(flag: 
     assert f"| `{flag}` | `{env}` |" in table
 
 
-@pytest.mark.parametrize(("flag", "env", "_help"), describe())
-def test_serve_help_documents_every_flag_and_its_env_var(flag: str, env: str, _help: str) -> None:
-    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # noqa: SLF001
-    text = serve.format_help()
-    assert flag in text and env in text
+@pytest.mark.parametrize("command", ["serve", "proxy"])
+def test_each_commands_help_documents_its_flags_and_their_env_vars(command: str) -> None:
+    parser = build_parser()._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    text = parser.format_help()
+    rows = describe(command)
+    assert rows
+    for flag, env, _help in rows:
+        assert f"{flag} " in text and env in text
+    others = {flag for flag, _env, _help in describe()} - {flag for flag, _env, _help in rows}
+    assert not [flag for flag in others if f"{flag} " in text]
+
+
+def test_the_proxy_forwards_to_the_specs_server_by_default() -> None:
+    from mock_server.spec import load_spec
+
+    assert Settings().upstream == load_spec()["servers"][0]["url"]
 
 
 def test_flags_override_environment_which_overrides_defaults() -> None:

@@ -16,6 +16,20 @@ uvicorn parses with): the profile of a burst showed httpx/httpcore/anyio spendin
 of CPU per request, several times the rest of a delivery. TLS sessions are not resumed:
 asyncio's create_connection takes no session, and with kept-alive connections a burst to one
 handler makes only as many handshakes as it opens connections.
+
+aiohttp 3.14.5 (C parser, one
+TCPConnector per checked address, its resolver answering that address) was tried in its
+place (issue 16, branch i16b, commit "Callback sender on aiohttp") and not kept:
+- mock CPU per callback, bench/run.py --only callbacks --baseline-ref, two runs, 1,000 / 100
+  due at once (aiohttp vs this client, same run): HTTP 0.54 / 0.50 vs 0.28 / 0.20 ms and
+  0.65 / 0.3 vs 0.29 / 0.3 ms; HTTPS 0.74 / 1.00 vs 0.42 / 0.40 ms and 0.52 / 0.8 vs
+  0.30 / 0.5 ms. due→sent p99 for 1,000 over HTTPS: 2,107 vs 1,581 ms and 2,774 vs 1,178 ms
+  (load average 7 on 2 cores, so lags are the machine's as much as ours; CPU is not);
+- the sender alone in one process (bench/receiver.py on the other core), 3 rounds: aiohttp
+  0.36-0.59 ms per callback, this client 0.10-0.32 ms; aiohttp's request machinery
+  (ClientSession._request, ClientRequest) is most of the difference, its tracing hook ~0.05 ms;
+- llhttp in aiohttp refuses a 204 that carries a body (as some handlers send) and loses the
+  answer: "Data after `Connection: close`"; here the answer settles at its headers.
 """
 
 from __future__ import annotations
