@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench screenshot contract-deep browser hardening
+.PHONY: run test install clean bench screenshot contract-deep browser postgresql hardening
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/evolink-mock serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgresql
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The dashboard's browser tests drive Debian's chromium through its chromedriver; install them
@@ -29,6 +29,17 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
 	      || echo "chromium could not be installed: the browser tests will be skipped"; \
 	  else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi; \
+	fi
+
+# The replica tests start their own PostgreSQL server (Debian's postgresql package, run as the
+# unprivileged `postgres` user when we are root); install it when missing and possible,
+# otherwise those tests skip and say why.
+postgresql:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+	      || echo "postgresql could not be installed: the replica tests will be skipped"; \
+	  else echo "postgresql is not installed (needs root and apt-get): the replica tests will be skipped"; fi; \
 	fi
 
 # Throughput, latency, memory, callback bursts, fixture cost vs Stoplight Prism; see

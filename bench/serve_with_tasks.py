@@ -27,6 +27,7 @@ from mock_server.app import create_app
 from mock_server.domain.scenarios import Action
 from mock_server.server import freeze_after_full_collections, uvicorn_config
 from mock_server.settings import Settings
+from mock_server.store import resolved
 from mock_server.validation import parse_json
 
 
@@ -80,8 +81,8 @@ def main() -> None:
     for _ in range(args.tasks):
         # A new string per task, as str(request.base_url) gives the handler for every request.
         media_base = f"http://127.0.0.1:{args.port}"
-        document = app.service.create_task(api_key=args.token, body=parse_json(raw),
-                                           media_base=media_base, action=Action())
+        document = resolved(app.service.create_task(api_key=args.token, body=parse_json(raw),
+                                                    media_base=media_base, action=Action()))
         ids.append(document["id"])
     load_seconds = time.perf_counter() - started
     # A task from the middle of the store: any id is a dict lookup, but say which one we used.

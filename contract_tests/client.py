@@ -20,6 +20,7 @@ from mock_server.domain.task import Task
 from mock_server.journal import JournalEntry
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from mock_server.store import resolved
 
 from .results import NotApplicable, Report, judge
 
@@ -288,7 +289,7 @@ def check_client(options: ClientOptions) -> Report:
         env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
                "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
         trouble = run_command(options, env)
-        session = Session(options, server.service.journal.query(), server.service.store.tasks(),
+        session = Session(options, server.service.journal.query(), resolved(server.service.store.tasks()),
                           trouble)
     report = Report(CLIENT, " ".join(options.command))
     report.summary.extend(journal_summary(session))

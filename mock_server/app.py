@@ -26,6 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 from . import errors
 from .api import account, admin, deliveries, landing, media, tasks, videos
 from .api.faults import idempotent, scripted
+from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .domain.scenarios import ScenarioError
@@ -35,6 +36,7 @@ from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMidd
 from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
+from .store import StoreUnavailable, resolved
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
 from .violations import REQUEST, Violation, note
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
@@ -49,6 +51,8 @@ HANDLERS: dict[str, Handler] = {
 }
 ADMIN_BASE_PATH = "/_mock"
 JOURNALED_PREFIXES = ("/v1/", "/media/")
+# --retention: how often (real seconds) old tasks are looked for besides every clock move.
+PRUNE_EVERY_SECONDS = 60.0
 # After closing a dropped request's connection, the server notices on its next loop turn;
 # this only bounds the wait for that notice (well under a millisecond on loopback).
 DISCONNECT_WAIT_SECONDS = 5.0
@@ -184,31 +188,60 @@ class MockApp:
                                        self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
         self.asgi.add_error_handler(ApiError, errors.handle_api_error)
+        self.asgi.add_error_handler(StoreUnavailable, errors.handle_store_unavailable)
         self.asgi.add_error_handler(ProblemException, errors.handle_problem)
         self.asgi.add_error_handler(HTTPException, errors.http_exception_handler(self.allowed_methods))
         self.asgi.add_error_handler(Exception, errors.handle_unexpected)
 
     @asynccontextmanager
     async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
-        """Callback deliveries run on the server's event loop, from startup to shutdown."""
+        """Callback deliveries run on the server's event loop, from startup to shutdown.
+
+        A networked store connects here, on the loop that will use it."""
+        if not self.service.opened:
+            await self.service.open()
+            await self.service.load_scenario_rules(self._scenario_rules)
         await self.service.callbacks.start()
-        flusher = asyncio.create_task(self._flush_journal()) if self.service.shared else None
+        background = [asyncio.create_task(self._prune())]
+        if self.service.replicated:   # changes made on other replicas, pushed by PostgreSQL
+            background.append(asyncio.create_task(self.service.store.listen(self.service.heard)))
+        if self.service.shared:
+            background.append(asyncio.create_task(self._flush_journal()))
         try:
             yield
         finally:
-            if flusher is not None:
-                flusher.cancel()
-                self.service.journal.flush()
+            for task in background:
+                task.cancel()
+            if self.service.shared:
+                try:
+                    await self.service.journal.flush()
+                except StoreUnavailable:
+                    logger.warning("the last journal entries could not be written")
             await self.service.callbacks.stop()
+            if not self.service.store.local:   # opened here, on this loop: closed here too
+                await self.service.store.close()
 
     async def _flush_journal(self) -> None:
         """Worker mode: this worker's journal entries reach the state file at least this often."""
         while True:
             await asyncio.sleep(SharedJournal.FLUSH_SECONDS)
             try:
-                self.service.journal.flush()
+                await self.service.journal.flush()
+            except StoreUnavailable:
+                pass   # PostgreSQL is down: requests get 503s meanwhile, and those entries are lost
             except Exception:   # a busy file now and then must not end the flushing
-                logger.exception("writing the journal to the state file failed")
+                logger.exception("writing the journal to the shared store failed")
+
+    async def _prune(self) -> None:
+        """--retention: besides every clock move, look for old tasks this often (scaled clock)."""
+        if self.settings.retention_seconds is None:
+            return
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+            try:
+                await self.service.prune()
+            except Exception:
+                logger.exception("pruning old tasks failed")
 
     def allowed_methods(self, path: str) -> str | None:
         return next((allow for pattern, allow in self.allow_table if pattern.match(path)), None)
@@ -244,11 +277,25 @@ class MockApp:
                 raise ScenarioError(f"{source}: expected a mapping with a 'rules' list of "
                                     "rule mappings (see fixtures/scenarios/)")
             rules += [(source, rule) for rule in listed]
-        self.service.load_scenario_rules(rules)
+        # Checked now, so a bad file stops the start with its message even when the rules are
+        # stored later (a networked store is opened on the server's loop).
+        for number, (source, rule) in enumerate(rules, 1):
+            try:
+                rule_from_dict(rule, f"rule-{number}", self.service.failure_codes,
+                               self.settings.seed)
+            except ScenarioError as exc:
+                raise ScenarioError(f"{source}: {exc}") from None
+        self._scenario_rules = rules
+        if self.service.opened:
+            resolved(self.service.load_scenario_rules(rules))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.service.shared and scope["type"] == "http":
-            self.service.sync()
+            try:
+                await self.service.sync()
+            except StoreUnavailable:
+                await errors.store_unavailable().to_response()(scope, receive, send)
+                return
             send = self._naming_worker(send)
         await self.outer(scope, receive, send)
         extensions = scope.get("extensions") or {}

@@ -26,6 +26,8 @@ from .domain.scenarios import Action
 from .errors import ApiError
 from .server import serve, serve_proxy
 from .service import MockService
+from .store import is_postgresql, resolved
+from .settings import Settings
 from .models import check as check_models, model_names
 from .settings import Settings, SettingError
 from .spec import VENDOR_SPEC, SpecError, load_spec
@@ -116,13 +118,13 @@ def trigger(args: argparse.Namespace) -> int:
     try:
         service = MockService(settings, SPEC)
         fail = (args.error_code or DEFAULT_ERROR_CODE) if args.status == "failed" else None
-        created = service.create_task(
+        created = resolved(service.create_task(
             api_key="evolink-mock-trigger", media_base=DEFAULT_URL, action=Action(fail=fail),
-            body={"model": args.model, "prompt": TRIGGER_PROMPT, "callback_url": args.to})
+            body={"model": args.model, "prompt": TRIGGER_PROMPT, "callback_url": args.to}))
     except (ApiError, ValueError) as exc:
         print(f"refused: {exc.message if isinstance(exc, ApiError) else exc}", file=sys.stderr)
         return 1
-    task = service.store.get(created["id"])
+    task = resolved(service.store.get(created["id"]))
     assert task is not None
     payload = lifecycle.document(task, terminal_time(task))
     print(f"POST {args.to}: task {task.id} ({payload['status']})", flush=True)
@@ -271,6 +273,16 @@ def configure_logging(config: settings_module.Settings) -> None:
         logging.getLogger("evolink_mock.requests").setLevel(logging.INFO)
 
 
+def unreachable_store(config: Settings) -> str | None:
+    """Why a PostgreSQL ``--state`` cannot be used, checked once before serving, so a wrong
+    URL or a server that is down ends the start with one line rather than a traceback."""
+    if not is_postgresql(config.state):
+        return None
+    from .store.postgresql import unreachable
+
+    return unreachable(config.state)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "proxy":
@@ -292,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         except SettingError as exc:
             print(f"evolink-mock: {exc}", file=sys.stderr)
             return 2
-        problem = config.problem() or spec_problem(config)
+        problem = config.problem() or spec_problem(config) or unreachable_store(config)
         if problem:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2

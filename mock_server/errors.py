@@ -164,6 +164,19 @@ def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[.
     return handle
 
 
+STORE_RETRY_AFTER = "1"   # seconds: a restarting PostgreSQL is back within a few
+
+
+def store_unavailable() -> ApiError:
+    return error_for_status(503, "The mock's database is unavailable; retry shortly",
+                            headers={"Retry-After": STORE_RETRY_AFTER})
+
+
+def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    logger.warning("store unavailable: %s", exc)
+    return _connexion_response(store_unavailable())
+
+
 def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     logger.exception("unhandled error", exc_info=exc)
     return _connexion_response(error_for_status(500))

@@ -8,6 +8,7 @@ requests are in it): it is a debugging aid, not state the lifecycle depends on.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -92,8 +93,20 @@ class RequestJournal:
               since: int = 0) -> list[JournalEntry]:
         return _matching((e for e in self.entries if e.seq > since), key, path)
 
-    def clear(self) -> None:
+    async def entries_matching(self, *, key: str | None = None, path: str | None = None,
+                               since: int = 0) -> list[JournalEntry]:
+        return self.query(key=key, path=path, since=since)
+
+    async def open(self) -> None:
+        pass
+
+    async def clear(self) -> None:
         self.entries.clear()
+
+    def prune(self, before: float) -> None:
+        """``--retention``: entries are in time order, so the old ones are at the left."""
+        while self.entries and self.entries[0].at < before:
+            self.entries.popleft()
 
     def restart(self) -> None:
         """Number entries from 1 again, as a fresh mock does (a restarting reset)."""
@@ -102,7 +115,8 @@ class RequestJournal:
 
 
 class SharedJournal:
-    """The journal of ``serve --workers N``: every worker's entries, kept in the state file.
+    """The journal of ``serve --workers N`` and of replicas: every process's entries, kept in
+    the shared store.
 
     Entries are written in batches (at most ``BATCH`` entries or ``FLUSH_SECONDS`` late: the
     app's lifespan flushes on a timer) so that logging a request costs no write transaction
@@ -118,28 +132,40 @@ class SharedJournal:
         self.store = store
         self.max_entries = max_entries
         self._unsaved: list[JournalEntry] = []
-        self._resets = store.counter(RESETS)   # the reset the unsaved entries came after
+        self._resets = 0   # the reset the unsaved entries came after (read by ``open``)
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        self._resets = await self.store.counter(RESETS)
 
     def append(self, entry: JournalEntry) -> None:
         self._unsaved.append(entry)
         if len(self._unsaved) >= self.BATCH:
-            self.flush()
+            # A full batch is written in the background: the request that filled it does
+            # not wait for the store.
+            flushing = asyncio.get_running_loop().create_task(self.flush())
+            self._flushing.add(flushing)
+            flushing.add_done_callback(self._flushing.discard)
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         if self._unsaved:
             records, self._unsaved = [e.to_dict() for e in self._unsaved], []
-            self.store.append_journal(records, keep=self.max_entries, resets=self._resets)
+            await self.store.append_journal(records, keep=self.max_entries, resets=self._resets)
 
-    def query(self, *, key: str | None = None, path: str | None = None,
-              since: int = 0) -> list[JournalEntry]:
-        self.flush()
-        entries = (JournalEntry(**{**record, "seq": seq}) for seq, record in self.store.journal(since))
+    async def entries_matching(self, *, key: str | None = None, path: str | None = None,
+                               since: int = 0) -> list[JournalEntry]:
+        await self.flush()
+        entries = (JournalEntry(**{**record, "seq": seq})
+                   for seq, record in await self.store.journal(since))
         return _matching(entries, key, path)
 
-    def clear(self) -> None:
+    async def clear(self) -> None:
         """After a reset (which empties the table): forget the entries from before it."""
         self._unsaved.clear()
-        self._resets = self.store.counter(RESETS)
+        self._resets = await self.store.counter(RESETS)
+
+    def prune(self, before: float) -> None:
+        """The store prunes the shared entries (``Store.prune``)."""
 
 
 def _matching(entries: Iterable[JournalEntry], key: str | None,

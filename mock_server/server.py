@@ -25,6 +25,7 @@ from .http_edge import header_limited_protocol
 from .journal import CLOSE_CONNECTION_EXTENSION
 from .settings import Settings, SettingError
 from .spec import SpecError
+from .store import resolved
 
 BACKLOG = 2048   # uvicorn's default
 Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
@@ -114,7 +115,8 @@ class RunningServer:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
-        self.app.service.store.close()
+        if self.app.service.store.local:   # a networked store is closed by the app's lifespan
+            resolved(self.app.service.store.close())
 
     def __enter__(self) -> "RunningServer":
         return self.start()

@@ -6,12 +6,15 @@ HTTP layer only has to render them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import itertools
 import json
+import os
+import socket
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
@@ -27,7 +30,8 @@ from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
 from .spec import error_codes, operations
-from .store import CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, open_store
+from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
+                    is_postgresql, open_store, resolved)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -42,17 +46,26 @@ TASKS_READ_KEPT = 10_000
 
 class MockService:
     """``worker`` is this process's index under ``serve --workers N`` (``settings.workers``);
-    then tasks, clock, rules, deliveries and the journal live in the shared state file."""
+    then tasks, clock, rules, deliveries and the journal live in the shared state file.
+    With ``--state postgresql://...`` they live in PostgreSQL, shared by any number of
+    replicas (``replicated``).
+
+    A local store (memory, SQLite) is opened here; a networked one by ``open`` on the
+    server's event loop (the app's lifespan), before the first request."""
 
     def __init__(self, settings: Settings, spec: dict[str, Any], store: Store | None = None,
                  worker: int = 0) -> None:
         self.settings = settings
-        self.shared = settings.workers > 1
+        self.replicated = is_postgresql(settings.state)
+        self.shared = settings.workers > 1 or self.replicated
         self.store = store if store is not None else open_store(settings.state, shared=self.shared)
         self.worker = worker
         self._generation = self._resets = -1
         self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
-        self.clock = self._restore_clock()
+        self._taking_up = asyncio.Lock()
+        self.clock = Clock.start(None if settings.manual_clock else settings.speed)
+        self.opened = False
+        self._pruned_before = float("-inf")   # --retention: where the last pass cut
         self.ids = IdFactory(self._id_seed())
         self.error_codes = error_codes(spec)
         schemas = spec["components"]["schemas"]
@@ -68,52 +81,101 @@ class MockService:
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
-        self.rules: list[Rule] = self._stored_rules()
+        self.rules: list[Rule] = []
         self._scenario_rules: list[tuple[str, dict[str, Any]]] = []
-        self._rule_ids = itertools.count(len(self.rules) + 1)
+        self._rule_ids = itertools.count(1)
         # Who wants to hear about task changes (callback dispatcher) and clock moves.
         self.task_listeners: list[TaskListener] = []
         self.clock_listeners: list[Callable[[], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
         self.journal: RequestJournal | SharedJournal = (
             SharedJournal(self.now, self.store) if self.shared else RequestJournal(self.now))
-        if self.shared:
-            self._generation, self._resets = self.store.counter(GENERATION), self.store.counter(RESETS)
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         # Sends callbacks while the server runs (started and stopped by the app's lifespan).
-        self.callbacks = CallbackDispatcher(self)
+        # Replicas claim due callbacks from PostgreSQL, so any of them may send any callback.
+        if self.replicated:
+            from .callbacks.claims import ClaimingDispatcher
+
+            self.callbacks: CallbackDispatcher | ClaimingDispatcher = ClaimingDispatcher(self)
+        else:
+            self.callbacks = CallbackDispatcher(self)
+        if self.store.local:
+            resolved(self.open())
+
+    @property
+    def store_kind(self) -> str:
+        return ("postgresql" if self.replicated else "memory" if self.settings.state is None
+                else "sqlite")
+
+    async def open(self) -> None:
+        """Connect the store and take up what it holds: the clock, rules, counters."""
+        if self.opened:
+            return
+        await self.store.open()
+        self.clock = await self._restore_clock()
+        self.rules = await self._stored_rules()
+        self._rule_ids = itertools.count(len(self.rules) + 1)
+        if self.shared:
+            self._generation, self._resets = (await self.store.counter(GENERATION),
+                                              await self.store.counter(RESETS))
+            await self.journal.open()
+        self.opened = True
 
     def _id_seed(self) -> int | str | None:
-        # Each worker draws its own ids: two generators seeded alike would collide.
+        # Each worker draws its own ids: two generators seeded alike would collide. Replicas
+        # may run on several hosts with the same index, so theirs also name host and process.
         seed = self.settings.seed
-        return seed if not self.shared or seed is None else f"{seed}:{self.worker}"
+        if not self.shared or seed is None:
+            return seed
+        return f"{seed}:{socket.gethostname()}:{os.getpid()}" if self.replicated else f"{seed}:{self.worker}"
 
     # --- clock --------------------------------------------------------------------------
 
-    def _restore_clock(self) -> Clock:
+    async def _restore_clock(self) -> Clock:
         speed = None if self.settings.manual_clock else self.settings.speed
-        with self._exclusive():   # workers starting together must agree on one clock
-            saved = self.store.get_value(CLOCK_KEY)
+        async with self._exclusive():   # workers starting together must agree on one clock
+            saved = await self.store.get_value(CLOCK_KEY)
             if saved is not None and (saved["speed"] is None) == (speed is None):
                 return Clock(origin=saved["origin"], speed=speed, offset=saved["offset"])
             clock = Clock.start(speed)
-            self._save_clock(clock)
+            await self._save_clock(clock)
             return clock
 
-    def _save_clock(self, clock: Clock) -> None:
-        self.store.put_value(CLOCK_KEY, {"origin": clock.origin, "speed": clock.speed,
-                                         "offset": clock.offset})
+    async def _save_clock(self, clock: Clock) -> None:
+        await self.store.put_value(CLOCK_KEY, {"origin": clock.origin, "speed": clock.speed,
+                                               "offset": clock.offset})
 
     def now(self) -> float:
         return self.clock.now()
 
-    def advance(self, seconds: float) -> float:
-        with self._changing():
+    async def advance(self, seconds: float) -> float:
+        async with self._changing():
             now = self.clock.advance(seconds)
-            self._save_clock(self.clock)
+            await self._save_clock(self.clock)
         self._clock_moved()
+        await self.prune()
         return now
+
+    async def prune(self) -> int:
+        """Forget what is older than ``--retention`` hours of mock time; tasks forgotten.
+
+        A pruned task answers 404, as an unknown one does."""
+        keep = self.settings.retention_seconds
+        if keep is None:
+            return 0
+        before = self.now() - keep
+        # A pass scans the stores' tables (SQLite and PostgreSQL by an index or a JSON field):
+        # at most one per hundredth of the retention (29 mock minutes of the default 48 h).
+        if before - self._pruned_before < keep / 100:
+            return 0
+        self._pruned_before = before
+        removed = await self.store.prune(before)
+        self.journal.prune(before)
+        if removed:
+            self._tasks_read.clear()
+            await self._announce()   # other workers and replicas drop the tasks they keep
+        return removed
 
     def _clock_moved(self) -> None:
         for listener in self.clock_listeners:
@@ -129,76 +191,99 @@ class MockService:
 
     # --- shared state (serve --workers N) ---------------------------------------------------
 
-    def sync(self) -> bool:
+    async def sync(self) -> bool:
         """Take up what other workers changed since this one last looked; True if anything.
 
         One read of a counter when nothing changed, so every request can afford it."""
-        if not self.shared or self.store.counter(GENERATION) == self._generation:
+        if not self.shared or await self.store.counter(GENERATION) == self._generation:
             return False
-        self._take_up()
+        await self._take_up()
         return True
 
-    def _take_up(self) -> None:
-        self._generation = self.store.counter(GENERATION)
-        self._tasks_read.clear()
-        resets = self.store.counter(RESETS)
-        saved = self.store.get_value(CLOCK_KEY)
+    async def heard(self, payload: str | None) -> None:
+        """A notification through the PostgreSQL store's LISTEN (``None``: the listening
+        connection was lost and is back, so anything may have changed unseen)."""
+        key, _, value = (payload or "").partition(":")
+        if key == GENERATION and value.isdigit() and int(value) == self._generation:
+            return   # this replica's own change, taken up already
+        if payload is None or key == GENERATION:
+            try:
+                await self.sync()   # clock moves and resets reach the listeners from here
+            except StoreUnavailable:
+                pass                # the next request or notification tries again
+        heard = getattr(self.callbacks, "heard", None)
+        if heard is not None:       # new callback work (due when?), a cancel, a clock move
+            heard(float(value) if key == "callbacks" else None)
+
+    async def _take_up(self) -> None:
+        """Read the shared values again. One take-up at a time, and the generation is noted
+        last: a request that finds it current (``sync``) finds the rest taken up too, even
+        while another take-up (a notification's) is waiting on the network."""
+        async with self._taking_up:
+            generation = await self.store.counter(GENERATION)
+            self._tasks_read.clear()
+            resets = await self.store.counter(RESETS)
+            saved = await self.store.get_value(CLOCK_KEY)
+            rules = await self._stored_rules()
+            self._generation = generation
         moved = saved is not None and (saved["origin"], saved["offset"]) != (self.clock.origin,
                                                                               self.clock.offset)
         if moved:
             self.clock = Clock(origin=saved["origin"], speed=self.clock.speed, offset=saved["offset"])
-        self.rules = self._stored_rules()
+        self.rules = rules
         if resets != self._resets:
             self._resets = resets
-            self.journal.clear()
+            await self.journal.clear()
             for listener in self.reset_listeners:
                 listener()
         if moved:
             self._clock_moved()
 
-    def _task(self, task_id: str) -> Task | None:
+    async def _task(self, task_id: str) -> Task | None:
         """A stored task. Workers keep the tasks they read: a task changes only by a cancel or
         a reset, and both bump the counter that empties this cache (``_take_up``), so
         clients polling one task cost no read of the file."""
         if not self.shared:
-            return self.store.get(task_id)
+            return await self.store.get(task_id)
         task = self._tasks_read.get(task_id)
         if task is None:
-            task = self.store.get(task_id)
-            if task is not None:
+            generation = self._generation
+            task = await self.store.get(task_id)
+            # Kept only if nothing was taken up meanwhile: it may be from before a cancel.
+            if task is not None and generation == self._generation:
                 if len(self._tasks_read) >= TASKS_READ_KEPT:
                     self._tasks_read.clear()
                 self._tasks_read[task_id] = task
         return task
 
-    def _stored_rules(self) -> list[Rule]:
+    async def _stored_rules(self) -> list[Rule]:
         return [rule_from_dict(data, data["id"], self.failure_codes, self.settings.seed)
-                for data in self.store.get_value(RULES_KEY, [])]
+                for data in await self.store.get_value(RULES_KEY, [])]
 
-    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+    def _exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """A write transaction across workers; nothing to serialise in one process."""
         return self.store.transaction() if self.shared else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def _changing(self, announce: bool = True) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _changing(self, announce: bool = True) -> AsyncIterator[None]:
         """A change to shared values: made on the latest values, then (unless the caller
         announces only what it actually changed) announced to the others."""
         if not self.shared:
             yield
             return
-        with self.store.transaction():
-            self._take_up()
+        async with self.store.transaction():
+            await self._take_up()
             yield
             if announce:
-                self._announce()
+                await self._announce()
 
-    def _announce(self) -> None:
+    async def _announce(self) -> None:
         if self.shared:
-            self._generation = self.store.bump(GENERATION)
+            self._generation = await self.store.bump(GENERATION)
 
     # --- tasks --------------------------------------------------------------------------
 
-    def create_task(self, *, api_key: str, body: dict[str, Any], media_base: str,
+    async def create_task(self, *, api_key: str, body: dict[str, Any], media_base: str,
                     action: Action = Action()) -> dict[str, Any]:
         """Store a new task for a validated request and answer its create document."""
         model = body["model"]
@@ -231,11 +316,11 @@ class MockService:
             aspect_ratio=plan.aspect_ratio,
         )
         if self.settings.credits is None:
-            self.store.put(task)
+            await self.store.put(task)
         else:
-            with self._exclusive():   # the balance check and the write as one step
-                self._check_balance(task)
-                self.store.put(task)
+            async with self._exclusive():   # the balance check and the write as one step
+                await self._check_balance(task)
+                await self.store.put(task)
         self._changed(task)
         return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_per_mock)
 
@@ -251,12 +336,12 @@ class MockService:
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def stored_create(self, *, api_key: str, idempotency_key: str,
+    async def stored_create(self, *, api_key: str, idempotency_key: str,
                       body: dict[str, Any]) -> dict[str, Any] | None:
         """The answer of an earlier create with this key (same API key, within the window),
         or None; 409 ``idempotency_conflict`` if that create had another body."""
         slot = f"{IDEMPOTENCY_PREFIX}{key_fingerprint(api_key)}:{idempotency_key}"
-        record = self.store.get_value(slot)
+        record = await self.store.get_value(slot)
         if record is None or self.now() - record["at"] >= self.idempotency_window:
             return None
         if record["body"] != self.body_digest(body):
@@ -266,7 +351,7 @@ class MockService:
                              param=IDEMPOTENCY_HEADER)
         return record["document"]
 
-    def create_or_replay(self, *, api_key: str, body: dict[str, Any], media_base: str,
+    async def create_or_replay(self, *, api_key: str, body: dict[str, Any], media_base: str,
                          action: Action = Action(),
                          idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
         """A new task, or with a known ``idempotency_key`` the stored answer; True if replayed.
@@ -274,17 +359,20 @@ class MockService:
         The look-up, the create and the record are one step (across workers too), so two
         requests racing with one key still make one task."""
         if idempotency_key is None:
-            return self.create_task(api_key=api_key, body=body, media_base=media_base,
-                                    action=action), False
-        with self._exclusive():
-            stored = self.stored_create(api_key=api_key, idempotency_key=idempotency_key, body=body)
+            return await self.create_task(api_key=api_key, body=body, media_base=media_base,
+                                          action=action), False
+        async with self._exclusive():
+            stored = await self.stored_create(api_key=api_key, idempotency_key=idempotency_key,
+                                              body=body)
             if stored is not None:
                 return stored, True
-            document = self.create_task(api_key=api_key, body=body, media_base=media_base,
-                                        action=action)
-            self.store.put_value(f"{IDEMPOTENCY_PREFIX}{key_fingerprint(api_key)}:{idempotency_key}",
-                                 {"at": self.now(), "body": self.body_digest(body),
-                                  "document": document})
+            document = await self.create_task(api_key=api_key, body=body, media_base=media_base,
+                                              action=action)
+            # Stamped with its mock time: --retention forgets it with the task.
+            await self.store.put_value(
+                f"{IDEMPOTENCY_PREFIX}{key_fingerprint(api_key)}:{idempotency_key}",
+                {"at": self.now(), "body": self.body_digest(body), "document": document},
+                at=self.now())
         return document, False
 
     # --- account endpoints (models, credits, task list, batch) -------------------------------
@@ -292,20 +380,20 @@ class MockService:
     def model_list(self) -> dict[str, Any]:
         return {"data": [{"id": model} for model in self.models]}
 
-    def credit_report(self, api_key: str) -> dict[str, Any]:
+    async def credit_report(self, api_key: str) -> dict[str, Any]:
         """Each API key is its own account here, so ``user`` and ``token`` agree."""
-        used = self.credits_held(key_fingerprint(api_key))
+        used = await self.credits_held(key_fingerprint(api_key))
         remaining = None if self.settings.credits is None else max(self.settings.credits - used, 0)
         balance = {"remaining": remaining, "used": used, "unlimited": remaining is None}
         return {"data": {"user": balance, "token": dict(balance)}}
 
-    def task_page(self, *, api_key: str, status: str | None = None, type_: str | None = None,
+    async def task_page(self, *, api_key: str, status: str | None = None, type_: str | None = None,
                   model: str | None = None, page: int = 1, page_size: int = 20) -> dict[str, Any]:
         """This key's tasks, newest first, filtered, one page; no result links (as listed by
         the vendor: a client reads a task for them)."""
         owner, now = key_fingerprint(api_key), self.now()
         listed = []
-        for task in reversed(self.store.tasks()):
+        for task in reversed(await self.store.tasks()):
             if task.owner != owner or (model is not None and task.model != model):
                 continue
             doc = lifecycle.document(task, now, real_seconds_per_mock=self.real_per_mock)
@@ -316,15 +404,15 @@ class MockService:
         return {"data": listed[start:start + page_size], "total": len(listed), "page": page,
                 "page_size": page_size}
 
-    def task_batch(self, *, api_key: str, task_ids: list[str]) -> dict[str, Any]:
+    async def task_batch(self, *, api_key: str, task_ids: list[str]) -> dict[str, Any]:
         """The documents of the asked tasks that exist and are this key's, each once."""
         owner = key_fingerprint(api_key)
-        found = (self._task(task_id) for task_id in dict.fromkeys(task_ids))
+        found = [await self._task(task_id) for task_id in dict.fromkeys(task_ids)]
         return {"data": [self.task_document(task) for task in found
                          if task is not None and task.owner == owner]}
 
-    def owned_task(self, *, api_key: str, task_id: str) -> Task:
-        task = self._task(task_id)
+    async def owned_task(self, *, api_key: str, task_id: str) -> Task:
+        task = await self._task(task_id)
         if task is None:
             raise self.error("getTask", 404, f"Task {task_id} not found", param="task_id")
         if task.owner != key_fingerprint(api_key):
@@ -342,7 +430,7 @@ class MockService:
 
     # --- credits (only with --credits) ---------------------------------------------------
 
-    def balance(self, owner: str) -> float | None:
+    async def balance(self, owner: str) -> float | None:
         """Credits left for a key: the start balance minus what its tasks hold.
 
         A failed task's credits come back (refund), so this is computed from the tasks'
@@ -350,16 +438,16 @@ class MockService:
         """
         if self.settings.credits is None:
             return None
-        return self.settings.credits - self.credits_held(owner)
+        return self.settings.credits - await self.credits_held(owner)
 
-    def credits_held(self, owner: str) -> float:
+    async def credits_held(self, owner: str) -> float:
         """What a key's tasks hold now: every task's credits but the failed ones'."""
         now = self.now()
-        return sum(task.credits for task in self.store.tasks() if task.owner == owner
+        return sum(task.credits for task in await self.store.tasks() if task.owner == owner
                    and lifecycle.snapshot(task, now).status != lifecycle.FAILED)
 
-    def _check_balance(self, task: Task) -> None:
-        left = self.balance(task.owner)
+    async def _check_balance(self, task: Task) -> None:
+        left = await self.balance(task.owner)
         if left is not None and left < task.credits:
             raise self.error("createVideoGeneration", 402,
                              f"Insufficient credits: this task needs {task.credits:g}, "
@@ -367,7 +455,7 @@ class MockService:
 
     # --- scripted outcomes and faults ----------------------------------------------------
 
-    def scenario_for(self, operation_id: str, body: Any, header: str | None) -> Action:
+    async def scenario_for(self, operation_id: str, body: Any, header: str | None) -> Action:
         """The action for one request: magic prompt, then header, then admin rules."""
         action = Action()
         model = body.get("model") if isinstance(body, dict) else None
@@ -384,17 +472,17 @@ class MockService:
             raise invalid_request(f"{SCENARIO_HEADER}: {exc}", SCENARIO_HEADER) from None
         if self.rules:
             # Other workers count matches too; they hear of it only when a count moved.
-            with self._changing(announce=False):
-                action = action.merged(self._apply_rules(operation_id, model))
+            async with self._changing(announce=False):
+                action = action.merged(await self._apply_rules(operation_id, model))
         return action
 
-    def _apply_rules(self, operation_id: str, model: str | None) -> Action:
+    async def _apply_rules(self, operation_id: str, model: str | None) -> Action:
         seen = sum(rule.matched for rule in self.rules)
         action = apply_rules(self.rules, operation_id, model)
         if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
             # Used-up rules stay (marked exhausted) so their counters can still be read.
-            self._save_rules()
-            self._announce()
+            await self._save_rules()
+            await self._announce()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:
@@ -408,63 +496,63 @@ class MockService:
         return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
                           headers=headers)
 
-    def add_rule(self, data: dict[str, Any]) -> Rule:
-        with self._changing():
+    async def add_rule(self, data: dict[str, Any]) -> Rule:
+        async with self._changing():
             try:
-                rule = rule_from_dict(data, f"rule-{self._next_rule_number()}", self.failure_codes,
+                rule = rule_from_dict(data, f"rule-{await self._next_rule_number()}", self.failure_codes,
                                       self.settings.seed)
             except ScenarioError as exc:
                 raise invalid_request(str(exc), "action") from None
             self.rules.append(rule)
-            self._save_rules()
+            await self._save_rules()
         return rule
 
-    def _next_rule_number(self) -> int:
+    async def _next_rule_number(self) -> int:
         if not self.shared:
             return next(self._rule_ids)
         taken = [int(rule.id.rsplit("-", 1)[-1]) for rule in self.rules
                  if rule.id.rsplit("-", 1)[-1].isdigit()]
-        return max([self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
+        return max([await self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
 
-    def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
+    async def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules
         (a restart, or another worker that loaded them first)."""
         self._scenario_rules = rules   # a restarting reset loads them again
-        with self._changing():
+        async with self._changing():
             if self.rules:
                 return
             for source, rule in rules:
                 try:
-                    self.add_rule(rule)
+                    await self.add_rule(rule)
                 except ApiError as exc:
                     raise ScenarioError(f"{source}: {exc.message}") from None
 
-    def clear_rules(self) -> None:
-        with self._changing():
+    async def clear_rules(self) -> None:
+        async with self._changing():
             self.rules = []
-            self._save_rules()
+            await self._save_rules()
 
-    def _save_rules(self) -> None:
-        self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
+    async def _save_rules(self) -> None:
+        await self.store.put_value(RULES_KEY, [rule.to_dict() for rule in self.rules])
 
     # --- admin operations ----------------------------------------------------------------
 
-    def find_task(self, task_id: str) -> Task:
-        task = self._task(task_id)
+    async def find_task(self, task_id: str) -> Task:
+        task = await self._task(task_id)
         if task is None:
             raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
         return task
 
-    def cancel(self, task_id: str) -> Task:
-        with self._changing():
-            task = self.find_task(task_id)
+    async def cancel(self, task_id: str) -> Task:
+        async with self._changing():
+            task = await self.find_task(task_id)
             if lifecycle.snapshot(task, self.now()).terminal:
                 raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
                                type="invalid_request_error", param="task_id")
             task.cancelled_at = self.now()
-            self.store.put(task)
+            await self.store.put(task)
             if self.shared:
-                self.store.bump(CANCELS)
+                await self.store.bump(CANCELS)
         self._changed(task)
         return task
 
@@ -478,26 +566,26 @@ class MockService:
                      "credits": task.credits},
         }
 
-    def reset(self, *, restart: bool = False) -> None:
+    async def reset(self, *, restart: bool = False) -> None:
         """Forget everything but the clock, which never goes back; with ``restart``, start
         over as a mock just launched with these settings (what the pytest fixture does
         between tests instead of building a new app and server: ~1 ms instead of ~200 ms)."""
-        with self._changing():
-            self.store.clear()
+        async with self._changing():
+            await self.store.clear()
             if restart:
                 self.clock = Clock.start(self.clock.speed, self.clock.wall)
-            self._save_clock(self.clock)
+            await self._save_clock(self.clock)
             if self.shared:
-                self._resets = self.store.bump(RESETS)
+                self._resets = await self.store.bump(RESETS)
         self.rules = []
-        self.journal.clear()
+        await self.journal.clear()
         if restart:
             if self.settings.seed is not None:   # re-seeded, not rebuilt: a new Faker costs ~20 ms
                 self.ids.fake.seed_instance(self._id_seed())
             self._rule_ids = itertools.count(1)
             if isinstance(self.journal, RequestJournal):
                 self.journal.restart()
-            self.load_scenario_rules(self._scenario_rules)
+            await self.load_scenario_rules(self._scenario_rules)
         for listener in self.reset_listeners:
             listener()
         self._clock_moved()

@@ -103,6 +103,23 @@ def ca_bundle(text: str) -> str:
     return text
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48")
+    return value
+
+
+def _state(text: str) -> str:
+    """A PostgreSQL URL (checked when serving starts: it needs the server), or a state file."""
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    return _state_file(text)
+
+
 def _state_file(text: str) -> str:
     path = Path(text)
     if path.is_dir():
@@ -138,7 +155,9 @@ class Settings:
     seed: int | None = knob("--seed", "Seed for invented data (ids, messages, random rules).",
                             parse=_whole)
     state: str | None = knob("--state", "SQLite file that keeps tasks, rules and the clock "
-                             "across restarts (memory only when unset).", parse=_state_file)
+                             "across restarts (memory only when unset), or a PostgreSQL URL "
+                             "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.",
+                             parse=_state)
     api_keys: tuple[str, ...] = knob("--api-key", "Accept only these bearer tokens "
                                      "(repeatable; env: comma-separated). Default: any non-empty token.",
                                      repeatable=True)
@@ -166,8 +185,16 @@ class Settings:
     http_header_timeout: float = knob("--http-header-timeout", "Seconds a connection has to send "
                                       "a request's complete headers; then it is closed.",
                                       default=30.0, parse=_positive_number, commands=BOTH)
-    workers: int = knob("--workers", "Server processes. Above 1 they share the --state file (required "
-                        "then) and worker 0 sends the callbacks.", default=1, parse=_at_least_one)
+    workers: int = knob("--workers", "Server processes. Above 1 they share --state (required then): "
+                        "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
+                        default=1, parse=_at_least_one)
+    retention: float = knob(
+        "--retention", "Hours of mock time a task, its deliveries, idempotency keys and journal "
+        "entries are kept; 0 keeps them forever.", default=48.0, parse=_hours)
+    callback_lease: float = knob(
+        "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
+        "claimed; a replica that dies is taken over after this.", default=30.0,
+        parse=_positive_number)
     unknown_fields: str = knob(
         "--unknown-fields", "Create-body fields a model does not take: 'reject' (400, so typos "
         "surface) or 'warn' (ignored, named in X-Mock-Warning and the journal, as the real API "
@@ -204,6 +231,11 @@ class Settings:
         if self.workers > 1 and not self.state:
             return "--workers above 1 needs --state FILE: the workers share tasks, clock and rules through it"
         return None
+
+    @property
+    def retention_seconds(self) -> float | None:
+        """Mock seconds to keep things for, or None to keep them forever."""
+        return self.retention * 3600 if self.retention else None
 
     def proxy_problem(self) -> str | None:
         """The same for ``evolink-mock proxy`` (which ignores the serve-only settings)."""

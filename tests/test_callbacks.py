@@ -26,6 +26,7 @@ from mock_server.server import RunningServer
 from mock_server.service import MockService
 from mock_server.settings import Settings
 from mock_server.spec import load_spec
+from mock_server.store import resolved
 
 from .receivers import CLOSE, HANG, Receiver, redirect
 
@@ -308,8 +309,8 @@ def test_task_that_ended_while_the_mock_was_down_is_delivered_at_startup(tmp_pat
             task_id = create(http, receiver.url())
         offline = MockService(Settings(clock="manual", state=state), load_spec())
         # Time passes while the mock is down (a scaled clock would do this by itself).
-        offline.advance(TAKES + 60)
-        offline.store.close()
+        resolved(offline.advance(TAKES + 60))
+        resolved(offline.store.close())
         with running_mock(receiver.host_port, state=state) as (server, http):
             server.service.callbacks.wait_idle()
             [request] = receiver.wait_for(1)
@@ -325,9 +326,9 @@ def test_a_thousand_tasks_ending_at_once_are_all_delivered() -> None:
     count = 1000
     with Receiver() as receiver, running_mock(receiver.host_port, timeout=10) as (server, http):
         for _ in range(count):   # in process: this is about delivery, not the create path
-            server.service.create_task(api_key="load-key", media_base=server.url,
-                                       body={**BODY, "callback_url": receiver.url()},
-                                       action=Action(takes=TAKES))
+            resolved(server.service.create_task(api_key="load-key", media_base=server.url,
+                                                body={**BODY, "callback_url": receiver.url()},
+                                                action=Action(takes=TAKES)))
         advanced_at = time.time()
         http.post("/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
         received = receiver.wait_for(count, timeout=30)

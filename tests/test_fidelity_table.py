@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mock_server.spec import load_spec, resolve
+from mock_server.store import resolved
 
 from .conftest import FIXTURES
 
@@ -128,7 +129,7 @@ def test_mock_enforces_the_constraint(row: dict[str, Any], client: httpx.Client,
     elif check == "default":
         created = expect_accepted(client, without_field(base, row["field"])
                                   if _has(base, row["field"]) else base)
-        stored = server.service.store.get(created["id"]).request
+        stored = resolved(server.service.store.get(created["id"])).request
         assert _get(stored, row["field"]) == row["default"]
     elif check == "unknown-field":
         expect_rejected(client, with_field(base, row["field"], row["invalid"]), param)

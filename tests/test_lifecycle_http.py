@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from mock_server.domain.lifecycle import FAILURE_MESSAGES
+from mock_server.store import resolved
 
 from .conftest import API_KEY, load_request
 
@@ -166,7 +167,7 @@ def test_same_seed_gives_the_same_task_ids(server) -> None:
     def ids(seed: int) -> list[str]:
         service = create_app(server.settings.__class__(clock="manual", seed=seed)).service
         body = {"model": "grok-imagine-text-to-video", "prompt": "x"}
-        return [service.create_task(api_key=API_KEY, body=body, media_base="http://m")["id"]
+        return [resolved(service.create_task(api_key=API_KEY, body=body, media_base="http://m"))["id"]
                 .rsplit("-", 1)[1] for _ in range(3)]
 
     assert ids(5) == ids(5)

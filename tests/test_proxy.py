@@ -11,6 +11,7 @@ import pytest
 
 from mock_server.cli import main
 from mock_server.server import RunningServer
+from mock_server.store import resolved
 from tests.upstreams import (
     UPSTREAM_KEY,
     DriftingUpstream,
@@ -68,7 +69,7 @@ def test_valid_requests_reach_the_upstream_over_https_with_the_callers_own_key(
     created = via.post(CREATE, json=GROK)
     assert created.status_code == 200
     task = created.json()
-    assert up.service.store.get(task["id"]) is not None
+    assert resolved(up.service.store.get(task["id"])) is not None
     assert via.get(f"/v1/tasks/{task['id']}").json()["status"] == "pending"
     # A key the upstream does not know: the request is valid, so it is forwarded as sent,
     # and the upstream's 401 comes back.
@@ -184,11 +185,11 @@ def test_creates_beyond_max_creates_are_refused_locally_with_402(up: RunningServ
         with httpx.Client(base_url=server.url, headers=AUTH) as http:
             statuses = [http.post(CREATE, json=GROK).status_code for _ in range(3)]
             refused = http.post(CREATE, json=GROK).json()["error"]
-            task_id = up.service.store.tasks()[0].id
+            task_id = resolved(up.service.store.tasks())[0].id
             read = http.get(f"/v1/tasks/{task_id}").status_code   # reads are not creates
     assert statuses == [200, 200, 402]
     assert refused["code"] == "insufficient_quota" and "--max-creates 2" in refused["message"]
-    assert up.service.store.count() == 2 and read == 200
+    assert resolved(up.service.store.count()) == 2 and read == 200
 
 
 def test_the_admin_api_is_the_proxys_own_guarded_and_never_forwarded(
@@ -209,7 +210,7 @@ def test_the_admin_api_is_the_proxys_own_guarded_and_never_forwarded(
 def test_a_callback_url_goes_to_the_upstream_unchanged(via: httpx.Client, up: RunningServer) -> None:
     callback = "https://93.184.216.34/hooks/evolink?sig=a%2Fb"
     task_id = via.post(CREATE, json={**GROK, "callback_url": callback}).json()["id"]
-    assert up.service.store.get(task_id).request["callback_url"] == callback
+    assert resolved(up.service.store.get(task_id)).request["callback_url"] == callback
 
 
 def test_violations_stay_out_of_the_journal_of_valid_exchanges_on_serve_too(

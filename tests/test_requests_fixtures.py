@@ -16,6 +16,7 @@ import pytest
 
 from mock_server.server import RunningServer
 from mock_server.spec import load_spec, resolve
+from mock_server.store import resolved
 
 from .conftest import FIXTURES
 
@@ -146,7 +147,7 @@ def test_stored_request_keeps_the_fixture_and_adds_the_defaults(client: httpx.Cl
                                                                 path: Path) -> None:
     body = _load(path)
     doc = create(client, body)
-    stored = server.service.store.get(doc["id"]).request
+    stored = resolved(server.service.store.get(doc["id"])).request
     schema = BODY_SCHEMAS[body["model"]]
     for name, value in body.items():
         if name == "model_params":
@@ -165,7 +166,7 @@ def test_minimal_request_is_stored_with_the_documented_defaults(client: httpx.Cl
                                                                 model: str) -> None:
     body = _load(FIXTURES / "requests" / f"{model}.minimal.json")
     doc = create(client, body)
-    stored = server.service.store.get(doc["id"]).request
+    stored = resolved(server.service.store.get(doc["id"])).request
     assert stored == {**body, **DOCUMENTED_DEFAULTS[model]}
 
 
@@ -173,7 +174,7 @@ def test_full_requests_are_stored_unchanged(client: httpx.Client, server: Runnin
     for path in REQUEST_FILES:
         if path.name.endswith(".full.json"):
             body = _load(path)
-            stored = server.service.store.get(create(client, body)["id"]).request
+            stored = resolved(server.service.store.get(create(client, body)["id"])).request
             assert stored == body, path.name
 
 
@@ -181,7 +182,7 @@ def test_nested_defaults_are_applied_inside_model_params(client: httpx.Client,
                                                          server: RunningServer) -> None:
     body = {**_load(FIXTURES / "requests" / "kling-o3-text-to-video.minimal.json"),
             "model_params": {"watermark_info": {"enabled": True}}}
-    stored = server.service.store.get(create(client, body)["id"]).request
+    stored = resolved(server.service.store.get(create(client, body)["id"])).request
     assert stored["model_params"] == {"watermark_info": {"enabled": True}, "multi_shot": False}
 
 

@@ -12,6 +12,7 @@ import pytest
 from contract_tests.contract import schema_problems
 from mock_server.server import RunningServer
 from mock_server.settings import Settings, from_env
+from mock_server.store import resolved
 
 from .conftest import API_KEY, default_settings
 from .receivers import Receiver
@@ -44,7 +45,7 @@ def test_a_retried_create_with_the_same_key_answers_the_original_task(
     assert "idempotency-replayed" not in first.headers
     assert again.headers["idempotency-replayed"] == "true"
     assert again.json() == first.json()
-    assert server.service.store.count() == 1
+    assert resolved(server.service.store.count()) == 1
     used = client.get("/v1/credits").json()["data"]["token"]["used"]
     assert used == first.json()["usage"]["credits_reserved"]
     assert [entry.replayed for entry in journal(server, CREATE)] == [False, True]
@@ -73,9 +74,9 @@ def test_keys_belong_to_one_api_key_and_last_24_hours_of_mock_time(
     first = create(client).json()["id"]
     other = create(client, Authorization="Bearer someone-else").json()["id"]
     assert other != first
-    server.service.advance(DAY - 1)
+    resolved(server.service.advance(DAY - 1))
     assert create(client).json()["id"] == first
-    server.service.advance(1)
+    resolved(server.service.advance(1))
     assert create(client).json()["id"] not in (first, other)
 
 
@@ -88,9 +89,9 @@ def test_a_replay_sends_no_second_callback() -> None:
         body = {**GROK, "callback_url": receiver.url()}
         task_id = create(client, body).json()["id"]
         assert create(client, body).headers["idempotency-replayed"] == "true"
-        server.service.advance(200)
+        resolved(server.service.advance(200))
         receiver.wait_for(1)
-        assert [d.task_id for d in server.service.store.deliveries()] == [task_id]
+        assert [d.task_id for d in resolved(server.service.store.deliveries())] == [task_id]
 
 
 def test_keys_are_kept_in_the_state_file_across_a_restart(tmp_path: Path) -> None:
@@ -129,8 +130,8 @@ def drop_by(source: str, point: str) -> dict[str, Any]:
 @pytest.fixture
 def rule(server: RunningServer) -> Iterator[Any]:
     def add(point: str) -> None:
-        server.service.add_rule({"operation": "createVideoGeneration", "times": 1,
-                                 "action": {"drop": point}})
+        resolved(server.service.add_rule({"operation": "createVideoGeneration", "times": 1,
+                                 "action": {"drop": point}}))
     yield add
 
 
@@ -141,7 +142,7 @@ def test_drop_before_closes_the_connection_and_creates_nothing(
         rule("before")
     with pytest.raises(httpx.RemoteProtocolError):
         client.post(CREATE, **drop_by(source, "before"))
-    assert server.service.store.count() == 0
+    assert resolved(server.service.store.count()) == 0
     [entry] = journal(server)
     assert (entry.dropped, entry.status, entry.operation) == ("before", 0, "createVideoGeneration")
 
@@ -155,11 +156,11 @@ def test_drop_after_commits_the_task_and_a_retry_with_the_key_gets_it(
     kwargs.setdefault("headers", {})["Idempotency-Key"] = KEY
     with pytest.raises(httpx.RemoteProtocolError):
         client.post(CREATE, **kwargs)
-    [committed] = server.service.store.tasks()
+    [committed] = resolved(server.service.store.tasks())
     retry = client.post(CREATE, **kwargs)   # the same request: the fault is not re-applied
     assert retry.status_code == 200 and retry.headers["idempotency-replayed"] == "true"
     assert retry.json()["id"] == committed.id
-    assert server.service.store.count() == 1
+    assert resolved(server.service.store.count()) == 1
 
 
 def test_drop_after_then_a_retry_without_a_key_pays_twice_and_the_journal_shows_both(
@@ -168,7 +169,7 @@ def test_drop_after_then_a_retry_without_a_key_pays_twice_and_the_journal_shows_
         client.post(CREATE, json=GROK, headers={"X-Mock-Scenario": "drop=after"})
     duplicate = client.post(CREATE, json=GROK)
     assert duplicate.status_code == 200
-    assert server.service.store.count() == 2
+    assert resolved(server.service.store.count()) == 2
     first, second = journal(server, CREATE)
     assert (first.dropped, second.dropped, second.status) == ("after", None, 200)
     assert first.body_hash == second.body_hash
@@ -201,7 +202,7 @@ def test_502_and_503_on_both_operations_with_retry_after(
         assert answer.status_code == status
         assert answer.json()["error"]["code"] == code
         assert answer.headers["retry-after"] == "7"
-    assert server.service.store.count() == 1   # a 5xx create made no task
+    assert resolved(server.service.store.count()) == 1   # a 5xx create made no task
     bare = client.post(CREATE, json=GROK, headers={"X-Mock-Scenario": f"http={status}"})
     assert bare.status_code == status and "retry-after" not in bare.headers
     assert [entry.retry_after for entry in journal(server)][-3:] == [7, 7, None]
@@ -243,7 +244,7 @@ def test_credits_with_a_cap_count_down_and_failed_tasks_refund() -> None:
         create(client, key=None)
         create(client, {**GROK, "prompt": "x [mock:fail=service_error]"}, key=None)
         assert client.get("/v1/credits").json()["data"]["token"]["remaining"] == 10
-        server.service.advance(200)
+        resolved(server.service.advance(200))
         assert client.get("/v1/credits").json()["data"]["token"] == {
             "remaining": 15, "used": 5, "unlimited": False}
 
@@ -253,7 +254,7 @@ def test_the_task_list_is_newest_first_filtered_paged_and_without_result_links(
     made = []
     for n in range(3):
         made.append(create(client, {**GROK, "prompt": f"clip {n}"}, key=None).json()["id"])
-        server.service.advance(1)
+        resolved(server.service.advance(1))
     kling = create(client, {"model": "kling-o3-text-to-video", "prompt": "k"}, key=None).json()["id"]
     create(client, key=None, Authorization="Bearer another-account")
     listed = client.get("/v1/tasks").json()
@@ -262,7 +263,7 @@ def test_the_task_list_is_newest_first_filtered_paged_and_without_result_links(
     page = client.get("/v1/tasks", params={"page": 2, "page_size": 3}).json()
     assert [task["id"] for task in page["data"]] == [made[0]] and page["total"] == 4
     assert client.get("/v1/tasks", params={"model": "kling-o3-text-to-video"}).json()["total"] == 1
-    server.service.advance(200)   # the grok tasks complete, kling (300 s) does not
+    resolved(server.service.advance(200))   # the grok tasks complete, kling (300 s) does not
     completed = client.get("/v1/tasks", params={"status": "completed"}).json()
     assert {task["id"] for task in completed["data"]} == set(made)
     assert all("results" not in task for task in completed["data"])

@@ -5,6 +5,6 @@ results.json, and ``rows(results)`` returning its lines of the results.md table;
 with wrk rounds also has ``rounds(results)`` for the noise summary under the table.
 """
 
-from . import callbacks, fixture, inprocess, prism, profile, schemathesis, store
+from . import callbacks, fixture, inprocess, prism, profile, replicas, schemathesis, store
 
-MEASUREMENTS = (prism, inprocess, store, callbacks, schemathesis, fixture, profile)
+MEASUREMENTS = (prism, inprocess, store, callbacks, replicas, schemathesis, fixture, profile)

@@ -22,12 +22,12 @@ async def list_models(request: Request, service: MockService) -> Response:
 
 
 async def get_credits(request: Request, service: MockService) -> Response:
-    return json_response(service.credit_report(api_key_of(request.scope)))
+    return json_response(await service.credit_report(api_key_of(request.scope)))
 
 
 async def list_tasks(request: Request, service: MockService) -> Response:
     params = request.query_params
-    return json_response(service.task_page(
+    return json_response(await service.task_page(
         api_key=api_key_of(request.scope), status=params.get("status"), type_=params.get("type"),
         model=params.get("model"), page=int(params.get("page", DEFAULT_PAGE)),
         page_size=int(params.get("page_size", DEFAULT_PAGE_SIZE))))
@@ -35,7 +35,7 @@ async def list_tasks(request: Request, service: MockService) -> Response:
 
 async def batch_get_tasks(request: Request, service: MockService) -> Response:
     body = request.scope["state"][BODY_STATE_KEY]
-    return json_response(service.task_batch(api_key=api_key_of(request.scope),
+    return json_response(await service.task_batch(api_key=api_key_of(request.scope),
                                             task_ids=body["task_ids"]))
 
 

@@ -11,9 +11,9 @@ from ..service import MockService
 from .http import json_response
 
 
-def _find(request: Request, service: MockService) -> Delivery:
+async def _find(request: Request, service: MockService) -> Delivery:
     delivery_id = request.path_params["delivery_id"]
-    delivery = service.store.get_delivery(delivery_id)
+    delivery = await service.store.get_delivery(delivery_id)
     if delivery is None:
         raise ApiError(404, f"Delivery {delivery_id} not found", code="delivery_not_found",
                        param="delivery_id")
@@ -21,16 +21,17 @@ def _find(request: Request, service: MockService) -> Delivery:
 
 
 async def list_deliveries(request: Request, service: MockService) -> Response:
-    deliveries = service.store.deliveries(task_id=request.query_params.get("task_id"))
+    deliveries = await service.store.deliveries(task_id=request.query_params.get("task_id"))
     return json_response({"deliveries": [delivery.to_record() for delivery in deliveries]})
 
 
 async def get_delivery(request: Request, service: MockService) -> Response:
-    return json_response(_find(request, service).to_record())
+    return json_response((await _find(request, service)).to_record())
 
 
 async def replay_delivery(request: Request, service: MockService) -> Response:
-    return json_response(service.callbacks.replay(_find(request, service)).to_record(), status=201)
+    delivery = await service.callbacks.replay(await _find(request, service))
+    return json_response(delivery.to_record(), status=201)
 
 
 HANDLERS = {

@@ -41,7 +41,7 @@ def scripted(operation_id: str, handler: Handler) -> Handler:
 
     async def run(request: Request, service: MockService) -> Response:
         body = request.scope.get("state", {}).get(BODY_STATE_KEY)
-        action = service.scenario_for(operation_id, body, request.headers.get(SCENARIO_HEADER))
+        action = await service.scenario_for(operation_id, body, request.headers.get(SCENARIO_HEADER))
         if action.delay:
             await asyncio.sleep(action.delay)
         error = service.fault(operation_id, action)
@@ -67,7 +67,7 @@ def idempotent(handler: Handler) -> Handler:
     async def run(request: Request, service: MockService) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None:
-            stored = service.stored_create(api_key=api_key_of(request.scope), idempotency_key=key,
+            stored = await service.stored_create(api_key=api_key_of(request.scope), idempotency_key=key,
                                            body=request.scope["state"][BODY_STATE_KEY])
             if stored is not None:
                 return replayed(request, stored)

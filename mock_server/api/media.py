@@ -23,7 +23,7 @@ def media_file(aspect_ratio: str) -> Path:
 
 async def result_video(request: Request, service: MockService) -> Response:
     task_id = request.path_params["task_id"]
-    task = service.store.get(task_id)
+    task = await service.store.get(task_id)
     if task is None or not lifecycle.media_available(task, service.now()):
         raise ApiError(404, f"No result video for {task_id}: the task is unknown, not completed, "
                             "or its link expired (24 h after completion)",

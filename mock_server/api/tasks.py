@@ -11,6 +11,6 @@ from .http import json_response
 
 
 async def get_task(request: Request, service: MockService) -> Response:
-    task = service.owned_task(api_key=api_key_of(request.scope),
+    task = await service.owned_task(api_key=api_key_of(request.scope),
                               task_id=request.path_params["task_id"])
     return json_response(service.task_document(task))

@@ -14,7 +14,7 @@ from .http import json_response, public_base
 
 async def create_video_generation(request: Request, service: MockService) -> Response:
     state = request.scope["state"]
-    document, was_replayed = service.create_or_replay(
+    document, was_replayed = await service.create_or_replay(
         api_key=api_key_of(request.scope), body=state[BODY_STATE_KEY],
         media_base=public_base(request, service.settings), action=state[SCENARIO_STATE_KEY],
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))

@@ -72,6 +72,7 @@ class CallbackDispatcher:
         self._sender: Sender | None = None
         self._positions = (0, 0)   # worker mode: the last task and delivery seen in the store
         self._cancels = 0
+        self.attempts_sent = 0   # by this process (GET /_mock/health shows it)
 
     @property
     def sends(self) -> bool:
@@ -94,11 +95,11 @@ class CallbackDispatcher:
         if self.service.shared:
             # Up to these positions now, after them the poll: a task stored in between must
             # be planned once, not by both.
-            self._positions, self._cancels = store.last_positions(), store.counter(CANCELS)
-            _, tasks = store.tasks_with_callbacks(0, upto=self._positions[0])
+            self._positions, self._cancels = await store.last_positions(), await store.counter(CANCELS)
+            _, tasks = await store.tasks_with_callbacks(0, upto=self._positions[0])
         else:
-            tasks = store.tasks()
-        deliveries = store.deliveries()
+            tasks = await store.tasks()
+        deliveries = await store.deliveries()
         for delivery in deliveries:
             if delivery.state == PENDING:
                 self._schedule(delivery)
@@ -171,41 +172,41 @@ class CallbackDispatcher:
 
     # --- scheduling ----------------------------------------------------------------------
 
-    def replay(self, original: Delivery) -> Delivery:
+    async def replay(self, original: Delivery) -> Delivery:
         """A new delivery of the same payload to the same URL, first attempt due now."""
         delivery = Delivery.new(original.task_id, original.url, original.payload,
                                 self.service.now(), replay_of=original.id)
         if self.sends:
-            self._begin(delivery)
+            await self._begin(delivery)
         else:
-            self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
+            await self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
         return delivery
 
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                self._take_up()
+                await self._take_up()
             except Exception:   # a locked or briefly unreadable file must not end the polling
                 logger.exception("reading the other workers' changes failed")
 
-    def _take_up(self) -> None:
+    async def _take_up(self) -> None:
         """Worker mode: plan what other workers stored since the last look."""
         store = self.service.store
-        self.service.sync()   # clock moves and resets reach the listeners above
+        await self.service.sync()   # clock moves and resets reach the listeners above
         task_seq, delivery_seq = self._positions
-        task_seq, tasks = store.tasks_with_callbacks(task_seq)
+        task_seq, tasks = await store.tasks_with_callbacks(task_seq)
         for task in tasks:
             self._watch(task)
-        for delivery_seq, delivery in store.deliveries_after(delivery_seq):
+        for delivery_seq, delivery in await store.deliveries_after(delivery_seq):
             if delivery.state == PENDING and delivery.id not in self._pending:
                 self._schedule(delivery)
         self._positions = (task_seq, delivery_seq)
-        cancels = store.counter(CANCELS)
+        cancels = await store.counter(CANCELS)
         if cancels != self._cancels:   # re-plan the tasks still waiting for their end
             self._cancels = cancels
             for task_id in list(self._task_due):
-                task = store.get(task_id)
+                task = await store.get(task_id)
                 if task is not None and terminal_time(task) != self._task_due[task_id]:
                     self._watch(task)
 
@@ -237,7 +238,7 @@ class CallbackDispatcher:
             while self._heap and self._heap[0][0] <= now:
                 due, _, kind, key = heapq.heappop(self._heap)
                 try:
-                    self._fire(due, kind, key)
+                    await self._fire(due, kind, key)
                 except Exception:   # one broken entry (say, a full disk) must not stop the rest
                     logger.exception("callback %s for %s could not be started", kind, key)
                 fired += 1
@@ -250,7 +251,7 @@ class CallbackDispatcher:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
-    def _fire(self, due: float, kind: str, key: str) -> None:
+    async def _fire(self, due: float, kind: str, key: str) -> None:
         if kind == ATTEMPT:
             if key in self._pending:
                 self._spawn(self._pending[key])
@@ -258,15 +259,15 @@ class CallbackDispatcher:
         if self._task_due.get(key) != due:   # superseded by a cancellation, or reset
             return
         del self._task_due[key]
-        task = self.service.store.get(key)
+        task = await self.service.store.get(key)
         url = task.callback_url if task is not None else None   # decodes the request: once
         if task is not None and url is not None:
             document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_per_mock)
-            self._begin(Delivery.new(task.id, url, document, due))
+            await self._begin(Delivery.new(task.id, url, document, due))
 
-    def _begin(self, delivery: Delivery) -> None:
+    async def _begin(self, delivery: Delivery) -> None:
         """Store first (a crash from here on resends rather than loses), then schedule."""
-        self.service.store.put_delivery(delivery)
+        await self.service.store.put_delivery(delivery)
         self._schedule(delivery)
 
     def _schedule(self, delivery: Delivery) -> None:
@@ -289,7 +290,8 @@ class CallbackDispatcher:
         # The sender bounds the attempts on the wire (MAX_ON_THE_WIRE); waiting for a turn
         # is lag, not part of the attempt's timeout.
         await self._sender.attempt(delivery, self.service.now)
-        self.service.store.put_delivery(delivery)
+        self.attempts_sent += 1
+        await self.service.store.put_delivery(delivery)
         if delivery.state == PENDING:
             self._schedule(delivery)
         else:
