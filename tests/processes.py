@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 
@@ -20,9 +21,15 @@ def free_port() -> int:
 
 def start_serve(port: int, *args: str) -> subprocess.Popen:
     """``evolink-mock serve --port PORT ARGS...`` in a session of its own, once it answers."""
+    return start_command("serve", port, *args, stdout=subprocess.DEVNULL)
+
+
+def start_command(command: str, port: int, *args: str, **popen: Any) -> subprocess.Popen:
+    """``evolink-mock COMMAND --port PORT ARGS...`` in a session of its own, once its
+    ``/_mock/health`` answers; its stderr in the error if it never does."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        [sys.executable, "-m", "mock_server.cli", command, "--port", str(port), *args],
+        stderr=subprocess.PIPE, start_new_session=True, **popen)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -31,7 +38,8 @@ def start_serve(port: int, *args: str) -> subprocess.Popen:
         except httpx.TransportError:
             time.sleep(0.05)
     kill(process)
-    raise RuntimeError(process.stderr.read().decode() if process.stderr else "no output")
+    error = process.stderr.read() if process.stderr else "no output"
+    raise RuntimeError(error.decode() if isinstance(error, bytes) else error)
 
 
 def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:

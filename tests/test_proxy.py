@@ -12,30 +12,17 @@ import pytest
 from mock_server.cli import main
 from mock_server.server import RunningServer
 from mock_server.store import resolved
-from tests.upstreams import (
-    UPSTREAM_KEY,
+from tests.upstreams import (  # noqa: F401 - tls and upstream_pair are fixtures
+    AUTH,
+    CREATE,
+    GROK,
     DriftingUpstream,
     Tls,
-    make_tls,
     proxy,
-    upstream,
+    tls,
     upstream_journal,
+    upstream_pair,
 )
-
-CREATE = "/v1/videos/generations"
-GROK = {"model": "grok-imagine-text-to-video", "prompt": "A paper boat on a rainy street"}
-AUTH = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def upstream_pair(tls: Tls) -> Iterator[tuple[RunningServer, DriftingUpstream]]:
-    with upstream(tls) as pair:
-        yield pair
 
 
 @pytest.fixture

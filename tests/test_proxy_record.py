@@ -7,7 +7,7 @@ import json
 import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,22 +15,18 @@ import pytest
 from contract_tests.cli import main as contract_main
 from mock_server.server import RunningServer
 from tests.processes import free_port, kill
-from tests.upstreams import UPSTREAM_KEY, DriftingUpstream, Tls, make_tls, proxy, start_proxy, upstream
-
-CREATE = "/v1/videos/generations"
-GROK = {"model": "grok-imagine-text-to-video", "prompt": "A paper boat on a rainy street"}
-AUTH = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def upstream_pair(tls: Tls) -> Iterator[tuple[RunningServer, DriftingUpstream]]:
-    with upstream(tls) as pair:
-        yield pair
+from tests.upstreams import (  # noqa: F401 - tls and upstream_pair are fixtures
+    AUTH,
+    CREATE,
+    GROK,
+    UPSTREAM_KEY,
+    DriftingUpstream,
+    Tls,
+    proxy,
+    start_proxy,
+    tls,
+    upstream_pair,
+)
 
 
 def entries(path: Path) -> list[dict[str, Any]]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
+import pytest
+
 import trustme
 from starlette.types import Message, Receive, Scope, Send
 
@@ -23,6 +21,7 @@ from mock_server.app import create_app
 from mock_server.proxy import ProxyApp
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests.processes import start_command
 
 UPSTREAM_KEY = "sk-upstream-1"
 
@@ -119,16 +118,22 @@ def upstream_journal(server: RunningServer) -> list[dict[str, Any]]:
 
 def start_proxy(port: int, *args: str) -> subprocess.Popen:
     """``evolink-mock proxy --port PORT ARGS...`` as a process of its own, once it answers."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "proxy", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError(process.communicate()[1])
+    return start_command("proxy", port, *args, stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+# The requests and fixtures the proxy's test modules share.
+CREATE = "/v1/videos/generations"
+GROK = {"model": "grok-imagine-text-to-video", "prompt": "A paper boat on a rainy street"}
+AUTH = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def upstream_pair(tls: Tls) -> Iterator[tuple[RunningServer, DriftingUpstream]]:
+    with upstream(tls) as pair:
+        yield pair

@@ -22,12 +22,13 @@ import logging
 import math
 import threading
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from ..domain import lifecycle
 from ..domain.task import Task
 from ..store.base import StoreUnavailable
 from .delivery import PENDING, Delivery
+from .loop import LoopBound
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ MAX_CONCURRENT = 100     # attempts a replica holds claimed at once (the sender 
 OUTAGE_PAUSE = 1.0       # real seconds between claims while PostgreSQL is unreachable
 
 
-class ClaimingDispatcher:
+class ClaimingDispatcher(LoopBound):
     """The callback sender of a replica; same lifetime and test hooks as CallbackDispatcher."""
 
     def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
@@ -137,13 +138,6 @@ class ClaimingDispatcher:
             task.cancel()
         self._wake.set()
 
-    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
-        if self._loop is None:
-            return
-        if threading.get_ident() == self._thread:
-            function(*args)
-        else:
-            self._loop.call_soon_threadsafe(function, *args)
 
     # --- replays ----------------------------------------------------------------------------
 

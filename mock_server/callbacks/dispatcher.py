@@ -21,12 +21,13 @@ import logging
 import math
 import threading
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from ..domain import lifecycle
 from ..domain.task import Task
 from ..store import CANCELS
 from .delivery import PENDING, Delivery
+from .loop import LoopBound
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def terminal_time(task: Task) -> float:
     return finished
 
 
-class CallbackDispatcher:
+class CallbackDispatcher(LoopBound):
     """Schedules and sends the callbacks of one service; runs between ``start`` and ``stop``.
 
     ``timeout`` (real seconds per attempt) and ``resolver`` are parameters so tests can
@@ -160,15 +161,6 @@ class CallbackDispatcher:
     def _on_reset(self) -> None:
         self._on_loop(self._forget)
 
-    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
-        """Run on the dispatcher's loop: at once when already there (an API request), else
-        queued (tests and embedding programs move the clock from their own threads)."""
-        if self._loop is None:
-            return
-        if threading.get_ident() == self._thread:
-            function(*args)
-        else:
-            self._loop.call_soon_threadsafe(function, *args)
 
     # --- scheduling ----------------------------------------------------------------------
 

@@ -1,0 +1,24 @@
+"""The event loop a dispatcher runs on, and calling onto it from any thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Callable
+
+
+class LoopBound:
+    """Mixin for the two dispatchers: ``_loop`` and ``_thread`` are set when they start."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: int | None = None
+
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
+        """Run on the dispatcher's loop: at once when already there (an API request), else
+        queued (tests and embedding programs move the clock from their own threads)."""
+        if self._loop is None:
+            return
+        if threading.get_ident() == self._thread:
+            function(*args)
+        else:
+            self._loop.call_soon_threadsafe(function, *args)
