@@ -137,12 +137,6 @@ class CallbackDispatcher(LoopBound):
             await self._sender.aclose()
         self._loop = self._runner = self._poller = self._sender = None
 
-    def wait_idle(self, timeout: float = 5.0) -> None:
-        """From another thread: block until nothing is due now and no attempt is in flight."""
-        if self._loop is None:
-            raise RuntimeError("the callback dispatcher is not running")
-        asyncio.run_coroutine_threadsafe(self._idle(), self._loop).result(timeout)
-
     async def _idle(self) -> None:
         while self._wake.is_set() or self._inflight:
             if self._inflight:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 
 class LoopBound:
-    """Mixin for the two dispatchers: ``_loop`` and ``_thread`` are set when they start."""
+    """Mixin for the two dispatchers: ``_loop`` and ``_thread`` are set when they start,
+    ``_idle`` returns once nothing is due and no attempt is in flight."""
 
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: int | None = None
@@ -22,3 +23,12 @@ class LoopBound:
             function(*args)
         else:
             self._loop.call_soon_threadsafe(function, *args)
+
+    def _idle(self) -> Awaitable[None]:
+        raise NotImplementedError
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """From another thread: block until nothing is due now and no attempt is in flight."""
+        if self._loop is None:
+            raise RuntimeError("the callback dispatcher is not running")
+        asyncio.run_coroutine_threadsafe(self._idle(), self._loop).result(timeout)
