@@ -21,6 +21,7 @@ from mock_server.callbacks.sender import trust
 from mock_server.domain import lifecycle
 from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.ids import IdFactory, key_fingerprint
+from mock_server.domain.plan import plan_task
 from mock_server.domain.task import COMPLETED, Task
 
 from .contract import FAILURE_CODES, MODELS, schema_problems
@@ -44,16 +45,11 @@ def _task(ids: IdFactory, outcome: str, now: float) -> Task:
     """A task created long enough ago to have reached its outcome by ``now``."""
     model = MODELS[MODEL]
     request = apply_defaults(model.schema, {"model": MODEL, "prompt": "A lighthouse in a storm"})
-    behaviour = model.behaviour
-    queue, run = behaviour.split(behaviour.total_seconds(request))
-    created = now - queue - run - 1
-    return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request_text=Task.encode_request(request),
-                created_at=created, queue_seconds=queue, run_seconds=run, outcome=outcome,
-                fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome,
-                                                           lifecycle.DEFAULT_FAIL_FRACTION),
-                credits=behaviour.credits_for(request), media_base=MEDIA_BASE,
-                billing_rule=behaviour.billing_rule, video_duration=behaviour.video_duration(request),
-                estimate=behaviour.estimated_time)
+    assert model.behaviour is not None, "the shipped spec gives every model an x-mock block"
+    plan = plan_task(model.behaviour, request, outcome=outcome)
+    created = now - plan.queue_seconds - plan.run_seconds - 1
+    return plan.task(task_id=ids.task_id(created), owner=OWNER, model=MODEL, request=request,
+                     created_at=created, media_base=MEDIA_BASE)
 
 
 def rehearsal_documents(now: float | None = None) -> list[tuple[str, dict[str, Any]]]:

@@ -12,7 +12,6 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-import yaml
 from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
@@ -26,19 +25,21 @@ from starlette.types import Message, Receive, Scope, Send
 from . import errors
 from .api import account, admin, deliveries, landing, media, tasks, videos
 from .api.faults import idempotent, scripted
-from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
-from .domain.scenarios import ScenarioError
+from .callbacks.dispatcher import CallbackDispatcher
+from .callbacks.host import Dispatcher
 from .errors import ApiError
-from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware,
-                      SharedJournal)
+from .journal import SharedJournal
+from .recording import JournalMiddleware
 from .middleware import middleware_stack
+from .routing import ConcretePathsFirst, NoSlashRedirects, OperationDispatcher, not_found
+from .scenario_files import scenario_rules
+from .scope import CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION
 from .service import MockService
 from .settings import Settings
 from .store import StoreUnavailable, resolved
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
-from .violations import REQUEST, Violation, note
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
@@ -59,85 +60,6 @@ DISCONNECT_WAIT_SECONDS = 5.0
 logger = logging.getLogger("evolink_mock")
 
 
-class OperationDispatcher:
-    """Innermost ASGI app: calls the handler of the operation Connexion routed to.
-
-    A request only reaches a handler when Connexion's routing placed it under a base path
-    we registered: for paths ending in a newline Starlette's ``$`` still matches, Connexion
-    computes a wrong base path, and its security and validation middlewares then step aside.
-    Such requests go to the fallback (404) instead of an unguarded handler.
-    """
-
-    def __init__(self, service: MockService, handlers: dict[str, Handler], fallback: Any,
-                 base_paths: frozenset[str]) -> None:
-        self.service = service
-        self.handlers = handlers
-        self.fallback = fallback
-        self.base_paths = base_paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routing = scope.get("extensions", {}).get("connexion_routing", {})
-        handler = None
-        if scope["type"] == "http" and routing.get("api_base_path") in self.base_paths:
-            handler = self.handlers.get(routing.get("operation_id"))
-        if handler is None:
-            await self.fallback(scope, receive, send)
-            return
-        response = await handler(Request(scope, receive), self.service)
-        await response(scope, receive, send)
-
-
-async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "http":
-        message = f"No route for {scope['method']} {scope['path']}"
-        note(scope, Violation(REQUEST, "/path", "path", message))
-        response = ApiError(404, message).to_response()
-        await response(scope, receive, send)
-
-
-DOCS_PREFIXES = ("/ui/", "/_mock/ui/", landing.ADMIN_DOCS)
-
-
-class NoSlashRedirects:
-    """Answer 404 for trailing-slash variants of API paths.
-
-    Starlette's routers would redirect them (307 with an empty body); the contract has no
-    such paths and no client of this API expects a redirect. Documentation pages keep theirs.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (scope["type"] == "http" and len(path) > 1 and path.endswith("/")
-                and not path.startswith(DOCS_PREFIXES)):
-            await not_found(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class ConcretePathsFirst:
-    """A path without parameters wins over a templated one, as OpenAPI says paths match.
-
-    ``GET /v1/tasks/batch`` names the batch path (POST only), not a task called "batch":
-    it gets 405 with ``Allow``, where Starlette would route it to ``/v1/tasks/{task_id}``.
-    """
-
-    def __init__(self, app: Any, allow: dict[str, str]) -> None:
-        self.app = app
-        self.allow = allow   # concrete path -> Allow header value
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        allow = self.allow.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if allow is not None and scope["method"] not in allow.split(", "):
-            response = ApiError(405, f"{scope['method']} is not allowed here; allowed: {allow}",
-                                headers={"Allow": allow}).to_response()
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 class MockApp:
     """The running mock: an ASGI app plus the service behind it (for tests and the CLI).
 
@@ -152,6 +74,7 @@ class MockApp:
                          allow_http_callbacks=bool(self.settings.allow_callback_hosts))
         self.spec = spec
         self.service = MockService(self.settings, spec, worker=worker)
+        self.service.callbacks = callback_dispatcher(self.service)
         handlers = HANDLERS if vendor_handler is None else {
             **HANDLERS, **{op["operationId"]: vendor_handler for _p, _m, op in operations(spec)}}
         fallback = Router(routes=self._extra_routes(), default=not_found)
@@ -201,7 +124,9 @@ class MockApp:
         if not self.service.opened:
             await self.service.open()
             await self.service.load_scenario_rules(self._scenario_rules)
-        await self.service.callbacks.start()
+        callbacks = self.service.callbacks
+        await callbacks.start()
+        unsubscribe = self.service.subscribe(callbacks.listeners)
         background = [asyncio.create_task(self._prune())]
         if self.service.replicated:   # changes made on other replicas, pushed by PostgreSQL
             background.append(asyncio.create_task(self.service.store.listen(self.service.heard)))
@@ -217,7 +142,8 @@ class MockApp:
                     await self.service.journal.flush()
                 except StoreUnavailable:
                     logger.warning("the last journal entries could not be written")
-            await self.service.callbacks.stop()
+            unsubscribe()
+            await callbacks.stop()
             if not self.service.store.local:   # opened here, on this loop: closed here too
                 await self.service.store.close()
 
@@ -257,37 +183,13 @@ class MockApp:
                 Route("/", front_page, methods=["GET", "HEAD"])]
 
     def _load_scenarios(self) -> None:
-        """Rules from the --scenario files; what is wrong with a file is a ScenarioError
-        naming it (the CLI prints it as one line)."""
-        rules: list[tuple[str, dict[str, Any]]] = []
-        for path in self.settings.scenarios:
-            source = f"--scenario {path!r}"
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    document = yaml.safe_load(fh) or {}
-            except OSError as exc:
-                raise ScenarioError(f"{source}: cannot read it ({exc.strerror})") from None
-            except (yaml.YAMLError, UnicodeDecodeError) as exc:
-                where = getattr(exc, "problem_mark", None)
-                line = f" at line {where.line + 1}" if where is not None else ""
-                problem = getattr(exc, "problem", None) or type(exc).__name__
-                raise ScenarioError(f"{source}: not valid YAML{line} ({problem})") from None
-            listed = document.get("rules", []) if isinstance(document, dict) else None
-            if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
-                raise ScenarioError(f"{source}: expected a mapping with a 'rules' list of "
-                                    "rule mappings (see fixtures/scenarios/)")
-            rules += [(source, rule) for rule in listed]
-        # Checked now, so a bad file stops the start with its message even when the rules are
-        # stored later (a networked store is opened on the server's loop).
-        for number, (source, rule) in enumerate(rules, 1):
-            try:
-                rule_from_dict(rule, f"rule-{number}", self.service.failure_codes,
-                               self.settings.seed)
-            except ScenarioError as exc:
-                raise ScenarioError(f"{source}: {exc}") from None
-        self._scenario_rules = rules
+        """Rules from the --scenario files, checked now: a bad file stops the start with its
+        message even when the rules are stored later (a networked store is opened on the
+        server's loop)."""
+        self._scenario_rules = scenario_rules(self.settings.scenarios, self.service.failure_codes,
+                                              self.settings.seed)
         if self.service.opened:
-            resolved(self.service.load_scenario_rules(rules))
+            resolved(self.service.load_scenario_rules(self._scenario_rules))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.service.shared and scope["type"] == "http":
@@ -324,6 +226,16 @@ class MockApp:
             await send(message)
 
         return named
+
+
+def callback_dispatcher(service: MockService) -> Dispatcher:
+    """Sends callbacks while the server runs (started and stopped by the app's lifespan).
+    Replicas claim due callbacks from PostgreSQL, so any of them may send any callback."""
+    if service.replicated:
+        from .callbacks.claims import ClaimingDispatcher   # psycopg: only for PostgreSQL
+
+        return ClaimingDispatcher(service)
+    return CallbackDispatcher(service)
 
 
 def create_app(settings: Settings | None = None, worker: int = 0) -> MockApp:

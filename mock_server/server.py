@@ -1,4 +1,5 @@
-"""Serving the mock over real HTTP: in the foreground (CLI) or on a background thread.
+"""Serving the mock over real HTTP: the uvicorn configuration, and a server on a background
+thread (the foreground ``serve`` and ``proxy`` commands are in :mod:`mock_server.foreground`).
 
 ``RunningServer`` is a context manager that any program can use (our tests, the pytest
 plugin, ``evolink-contract client``): it binds a free loopback port, serves until closed,
@@ -8,13 +9,11 @@ and exposes the service for clock and state control.
 from __future__ import annotations
 
 import gc
-import signal
-import socket
 import sqlite3
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -22,13 +21,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
-from .journal import CLOSE_CONNECTION_EXTENSION
+from .scope import CLOSE_CONNECTION_EXTENSION
 from .settings import Settings, SettingError
+from .sockets import bound_socket
 from .spec import SpecError
 from .store import resolved
 
-BACKLOG = 2048   # uvicorn's default
-Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
 
 
 class ClosableHttpProtocol(HttpToolsProtocol):
@@ -88,11 +86,7 @@ class RunningServer:
         return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     def start(self) -> "RunningServer":
-        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it,
-        # and without it every answer on a kept-alive connection waits ~40 ms (Nagle).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind((self.settings.host, self._requested_port))
+        sock = bound_socket(self.settings.host, self._requested_port)
         self.port = sock.getsockname()[1]
         tls = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
         self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, **tls))
@@ -143,29 +137,6 @@ def freeze_after_full_collections() -> None:
         gc.callbacks.append(on_collect)
 
 
-def listen(settings: Settings) -> socket.socket:
-    """The listening socket for ``serve``, bound before anything is announced.
-
-    Raises :class:`SettingError` naming ``--host``/``--port`` when the address cannot be
-    bound (in use, not a local address, an unknown name)."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        raise SettingError(f"--host {settings.host!r} --port {settings.port}: cannot listen "
-                           f"there ({reason}); expected a free port on a local address "
-                           "(--port 0 picks a free one)") from None
-    # Listening already (uvicorn listens again with the same backlog): a client that reads
-    # the banner can connect at once; its connection waits in the backlog until served.
-    sock.listen(BACKLOG)
-    return sock
-
-
 def build_app(settings: Settings, worker: int = 0) -> MockApp:
     """The app, with what a start-up can trip over turned into one-line setting errors."""
     try:
@@ -176,45 +147,3 @@ def build_app(settings: Settings, worker: int = 0) -> MockApp:
         raise SettingError(f"--state {settings.state!r}: cannot use it as the state file "
                            f"({exc}); expected a SQLite file written by evolink-mock, or a new "
                            "name") from None
-
-
-def serve(settings: Settings, announce: Announce | None = None) -> int:
-    """Serve in the foreground until interrupted; the process's exit code.
-
-    ``announce(port)`` runs once the socket is bound (the CLI prints its banner then), so
-    nothing is announced for a port that turns out to be taken."""
-    if settings.workers > 1:
-        from .workers import serve_workers
-
-        return serve_workers(settings, announce)
-    freeze_after_full_collections()
-    app = build_app(settings)
-    sock = listen(settings)
-    if announce is not None:
-        announce(sock.getsockname()[1])
-    uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
-    return 0
-
-
-def serve_proxy(settings: Settings) -> int:
-    """``evolink-mock proxy`` in the foreground; on exit, the violation summary (stdout) and
-    the exit code (1 for violations under ``--fail-on-violation``)."""
-    from .proxy import ProxyApp
-
-    app = ProxyApp(settings)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the
-    # previous handler; these handlers turn both into KeyboardInterrupt so that the summary
-    # is printed and the exit status is ours.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        print(app.tally.summary(), flush=True)
-    return 1 if settings.fail_on_violation and app.tally.violation_count else 0
-
-
-def _interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt

@@ -20,7 +20,7 @@ from starlette.types import Message, Receive, Scope
 
 from .domain.defaults import apply_defaults
 from .errors import ApiError, invalid_request
-from .journal import IGNORED_FIELDS_STATE_KEY
+from .scope import IGNORED_FIELDS_STATE_KEY
 from .violations import pointer
 
 BODY_STATE_KEY = "json_body"

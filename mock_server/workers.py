@@ -21,15 +21,16 @@ from typing import Callable
 
 import uvicorn
 
+from .logs import configure_logging
+from .server import build_app, freeze_after_full_collections, uvicorn_config
 from .settings import Settings, SettingError
+from .sockets import listen
 
 logger = logging.getLogger("evolink_mock.workers")
 RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin
 
 
 def bind(settings: Settings) -> socket.socket:
-    from .server import listen
-
     sock = listen(settings)
     sock.set_inheritable(True)
     return sock
@@ -40,9 +41,6 @@ def run_worker(settings: Settings, index: int, sock: socket.socket, ready: Event
 
     ``ready`` is set once the app is built: a worker that dies before has a problem that a
     restart would not fix (a bad scenario file, an unreadable state file)."""
-    from .cli import configure_logging
-    from .server import build_app, freeze_after_full_collections, uvicorn_config
-
     configure_logging(settings)
     freeze_after_full_collections()
     try:

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from mock_server.callbacks.delivery import Delivery
+from mock_server.domain.delivery import Delivery
 from mock_server.domain.task import Task
 from mock_server.store import MemoryStore, open_store, resolved
 from tests.postgres import PostgresServer, skip_reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..callbacks.delivery import Delivery
+from ..domain.delivery import Delivery
 from ..errors import ApiError
 from ..service import MockService
 from .http import json_response

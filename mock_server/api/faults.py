@@ -9,8 +9,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..auth import api_key_of
-from ..journal import DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
-from ..service import IDEMPOTENCY_HEADER, SCENARIO_HEADER, MockService
+from ..scope import DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
+from ..service import MockService
+from ..service.scripting import SCENARIO_HEADER
+from ..service.tasks import IDEMPOTENCY_HEADER
 from ..validation import BODY_STATE_KEY
 from .http import Handler, json_response
 

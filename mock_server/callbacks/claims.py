@@ -22,18 +22,15 @@ import logging
 import math
 import threading
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from ..domain import lifecycle
 from ..domain.task import Task
+from ..domain.delivery import PENDING, Delivery
 from ..store.base import StoreUnavailable
-from .delivery import PENDING, Delivery
+from ..store.postgresql import PostgreSQLStore, callback_due
+from .host import CallbackHost, Listeners
 from .loop import LoopBound
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
-
-if TYPE_CHECKING:
-    from ..service import MockService
-    from ..store.postgresql import PostgreSQLStore
 
 logger = logging.getLogger("evolink_mock.callbacks")
 MAX_CONCURRENT = 100     # attempts a replica holds claimed at once (the sender puts as many on
@@ -44,7 +41,7 @@ OUTAGE_PAUSE = 1.0       # real seconds between claims while PostgreSQL is unrea
 class ClaimingDispatcher(LoopBound):
     """The callback sender of a replica; same lifetime and test hooks as CallbackDispatcher."""
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: CallbackHost, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout
@@ -60,8 +57,9 @@ class ClaimingDispatcher(LoopBound):
         self._next_due = math.inf  # mock time of the earliest work the loop knows of
 
     @property
-    def store(self) -> "PostgreSQLStore":
-        return self.service.store  # type: ignore[return-value]
+    def store(self) -> PostgreSQLStore:
+        store: PostgreSQLStore = self.service.store
+        return store
 
     @property
     def lease(self) -> float:
@@ -74,21 +72,16 @@ class ClaimingDispatcher(LoopBound):
         self._wake = asyncio.Event()
         self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
                               timeout=self.timeout, resolver=self.resolver)
-        self._listen(True)
         self._runner = asyncio.create_task(self._run(), name="callback-claims")
 
-    def _listen(self, on: bool) -> None:
-        pairs = [(self.service.clock_listeners, self._on_change),
-                 (self.service.reset_listeners, self._on_reset),
-                 (self.service.task_listeners, self._on_task)]
-        for listeners, listener in pairs:
-            (listeners.append if on else listeners.remove)(listener)
+    @property
+    def listeners(self) -> Listeners:
+        return Listeners(task=self._on_task, clock=self._on_change, reset=self._on_reset)
 
     async def stop(self) -> None:
         """Stop sending; attempts cut short keep their lease and are retried when it runs out."""
         if self._loop is None:
             return
-        self._listen(False)
         tasks = [*self._inflight.values(), *(t for t in (self._runner,) if t)]
         for task in tasks:
             task.cancel()
@@ -118,8 +111,6 @@ class ClaimingDispatcher(LoopBound):
 
     def _on_task(self, task: Task) -> None:
         """A task created or cancelled here (others' come by NOTIFY)."""
-        from ..store.postgresql import callback_due
-
         due = callback_due(task)
         if due is not None:
             self._on_loop(self.heard, due)

@@ -18,20 +18,16 @@ import asyncio
 import heapq
 import itertools
 import logging
-import math
 import threading
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from ..domain import lifecycle
 from ..domain.task import Task
-from ..store import CANCELS
-from .delivery import PENDING, Delivery
+from ..domain.delivery import PENDING, Delivery
+from ..store.base import CANCELS
+from .host import CallbackHost, Listeners
 from .loop import LoopBound
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
-
-if TYPE_CHECKING:
-    from ..service import MockService
 
 logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
@@ -41,13 +37,6 @@ FIRE_BATCH = 32
 POLL_SECONDS = 0.05                 # worker mode: how often worker 0 looks for others' writes
 
 
-def terminal_time(task: Task) -> float:
-    """When the task becomes terminal: its planned end, or its cancellation if earlier."""
-    finished = lifecycle.snapshot(task, math.inf).finished_at
-    assert finished is not None, "at the end of time every task has ended"
-    return finished
-
-
 class CallbackDispatcher(LoopBound):
     """Schedules and sends the callbacks of one service; runs between ``start`` and ``stop``.
 
@@ -55,7 +44,7 @@ class CallbackDispatcher(LoopBound):
     shorten the one and stand in for DNS with the other.
     """
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: CallbackHost, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout
@@ -108,27 +97,24 @@ class CallbackDispatcher(LoopBound):
         for task in tasks:
             if task.id not in delivered:
                 self._watch(task)
-        self._listen(True)
         self._runner = asyncio.create_task(self._run(), name="callback-scheduler")
         if self.service.shared:
             self._poller = asyncio.create_task(self._poll(), name="callback-poller")
 
-    def _listen(self, on: bool) -> None:
-        # In worker mode new tasks come from the poll, own ones included: hearing of them
-        # twice would plan them twice.
-        pairs = [(self.service.clock_listeners, self._on_clock),
-                 (self.service.reset_listeners, self._on_reset)]
-        if not self.service.shared:
-            pairs.append((self.service.task_listeners, self._on_task))
-        for listeners, listener in pairs:
-            (listeners.append if on else listeners.remove)(listener)
+    @property
+    def listeners(self) -> Listeners:
+        """Nothing on workers that do not send. In worker mode new tasks come from the poll,
+        own ones included: hearing of them twice would plan them twice."""
+        if not self.sends:
+            return Listeners()
+        return Listeners(task=None if self.service.shared else self._on_task,
+                         clock=self._on_clock, reset=self._on_reset)
 
     async def stop(self) -> None:
         """Stop sending; attempts cut short stay pending in the store and resume on restart."""
         if not self.sends:
             self._loop = None
             return
-        self._listen(False)
         tasks = [*self._inflight, *(t for t in (self._runner, self._poller) if t)]
         for task in tasks:
             task.cancel()
@@ -193,13 +179,13 @@ class CallbackDispatcher(LoopBound):
             self._cancels = cancels
             for task_id in list(self._task_due):
                 task = await store.get(task_id)
-                if task is not None and terminal_time(task) != self._task_due[task_id]:
+                if task is not None and lifecycle.terminal_time(task) != self._task_due[task_id]:
                     self._watch(task)
 
     def _watch(self, task: Task) -> None:
         if task.callback_url is None:
             return
-        due = terminal_time(task)
+        due = lifecycle.terminal_time(task)
         self._task_due[task.id] = due   # a cancellation replaces the planned end
         self._push(due, TASK, task.id)
 

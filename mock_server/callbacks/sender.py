@@ -45,7 +45,7 @@ from typing import Awaitable, Callable
 import certifi
 import httptools
 
-from .delivery import Attempt, Delivery, Outcome
+from ..domain.delivery import Attempt, Delivery, Outcome
 from .policy import CallbackPolicy, _parse_url, host_and_port
 
 Resolver = Callable[[str], Awaitable[list[str]]]

@@ -80,6 +80,14 @@ def snapshot(task: Task, now: float) -> Snapshot:
     return Snapshot(PROCESSING, _progress(task, now), None)
 
 
+def terminal_time(task: Task) -> float:
+    """When the task becomes terminal: its planned end, or its cancellation if earlier (when
+    its callback is due)."""
+    finished = snapshot(task, math.inf).finished_at
+    assert finished is not None, "at the end of time every task has ended"
+    return finished
+
+
 def media_url(task: Task) -> str:
     return f"{task.media_base.rstrip('/')}/media/{task.id}.mp4"
 

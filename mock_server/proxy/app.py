@@ -25,7 +25,7 @@ import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import ApiError
-from ..journal import JournalMiddleware
+from ..recording import JournalMiddleware
 from ..settings import Settings
 from ..violations import Violation, note
 from .checks import RequestGate, ResponseChecker, Verdict, gate_app

@@ -3,18 +3,9 @@ PostgreSQL with ``--state postgresql://...`` (replicas on several hosts)."""
 
 from __future__ import annotations
 
-from .base import SharedStore, Store, StoreUnavailable, resolved
+from .base import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, SharedStore, Store,
+                   StoreUnavailable, is_postgresql, resolved)
 from .memory import MemoryStore
-
-# Counters in the shared store: each bump tells the other processes to take up the shared
-# values again (clock, rules), that everything was reset, or that a task was cancelled (the
-# callback sender then re-plans).
-GENERATION, RESETS, CANCELS, RULE_NUMBERS = "generation", "resets", "cancels", "rule_numbers"
-POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgresql(state: str | None) -> bool:
-    return state is not None and state.startswith(POSTGRESQL_SCHEMES)
 
 
 def open_store(path: str | None, *, shared: bool = False) -> Store | SharedStore:

@@ -11,10 +11,19 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Awaitable, Coroutine, Iterable, Protocol, TypeVar
 
-from ..callbacks.delivery import Delivery
+from ..domain.delivery import Delivery
 from ..domain.task import Task
 
 T = TypeVar("T")
+# Counters in the shared store: each bump tells the other processes to take up the shared
+# values again (clock, rules), that everything was reset, or that a task was cancelled (the
+# callback sender then re-plans).
+GENERATION, RESETS, CANCELS, RULE_NUMBERS = "generation", "resets", "cancels", "rule_numbers"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgresql(state: str | None) -> bool:
+    return state is not None and state.startswith(POSTGRESQL_SCHEMES)
 
 
 class StoreUnavailable(Exception):

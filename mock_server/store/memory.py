@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..callbacks.delivery import Delivery
+from ..domain.delivery import Delivery
 from ..domain.task import Task
 from .base import page
 

@@ -21,9 +21,9 @@ try:
 except ImportError:   # Windows: one process only (``serve --workers`` needs POSIX file locks)
     fcntl = None  # type: ignore[assignment]
 
-from ..callbacks.delivery import Delivery
+from ..domain.delivery import Delivery
 from ..domain.task import Task
-from . import RESETS
+from .base import RESETS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
