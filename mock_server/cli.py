@@ -120,7 +120,7 @@ def unreachable_store(config: Settings) -> str | None:
     URL or a server that is down ends the start with one line rather than a traceback."""
     if not is_postgresql(config.state):
         return None
-    from .store.postgresql import unreachable
+    from .store.postgresql_connections import unreachable
 
     return unreachable(config.state)
 
