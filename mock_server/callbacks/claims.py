@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 from contextlib import suppress
+from typing import cast
 
 from ..domain import lifecycle
 from ..domain.task import Task
@@ -58,8 +59,7 @@ class ClaimingDispatcher(LoopBound):
 
     @property
     def store(self) -> PostgreSQLStore:
-        store: PostgreSQLStore = self.service.store
-        return store
+        return cast(PostgreSQLStore, self.service.store)
 
     @property
     def lease(self) -> float:

@@ -20,6 +20,7 @@ import itertools
 import logging
 import threading
 from contextlib import suppress
+from typing import TYPE_CHECKING, cast
 
 from ..domain import lifecycle
 from ..domain.task import Task
@@ -28,6 +29,9 @@ from ..store.base import CANCELS
 from .host import CallbackHost, Listeners
 from .loop import LoopBound
 from .sender import DEFAULT_TIMEOUT, Resolver, Sender
+
+if TYPE_CHECKING:
+    from ..store.sqlite import SQLiteStore
 
 logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
@@ -87,8 +91,10 @@ class CallbackDispatcher(LoopBound):
         if self.service.shared:
             # Up to these positions now, after them the poll: a task stored in between must
             # be planned once, not by both.
-            self._positions, self._cancels = await store.last_positions(), await store.counter(CANCELS)
-            _, tasks = await store.tasks_with_callbacks(0, upto=self._positions[0])
+            state_file = self._state_file
+            self._positions = await state_file.last_positions()
+            self._cancels = await state_file.counter(CANCELS)
+            _, tasks = await state_file.tasks_with_callbacks(0, upto=self._positions[0])
         else:
             tasks = await store.tasks()
         deliveries = await store.deliveries()
@@ -102,6 +108,12 @@ class CallbackDispatcher(LoopBound):
         self._runner = asyncio.create_task(self._run(), name="callback-scheduler")
         if self.service.shared:
             self._poller = asyncio.create_task(self._poll(), name="callback-poller")
+
+    @property
+    def _state_file(self) -> SQLiteStore:
+        """Worker mode (``serve --workers N``) shares a SQLite state file; replicas on
+        PostgreSQL use the ClaimingDispatcher instead."""
+        return cast("SQLiteStore", self.service.store)
 
     @property
     def listeners(self) -> Listeners:
@@ -166,13 +178,14 @@ class CallbackDispatcher(LoopBound):
 
     async def _take_up(self) -> None:
         """Worker mode: plan what other workers stored since the last look."""
-        store = self.service.store
+        store = self._state_file
         await self.service.sync()   # clock moves and resets reach the listeners above
         task_seq, delivery_seq = self._positions
         task_seq, tasks = await store.tasks_with_callbacks(task_seq)
         for task in tasks:
             self._watch(task)
-        for delivery_seq, delivery in await store.deliveries_after(delivery_seq):
+        for seq, delivery in await store.deliveries_after(delivery_seq):
+            delivery_seq = seq
             if delivery.state == PENDING and delivery.id not in self._pending:
                 self._schedule(delivery)
         self._positions = (task_seq, delivery_seq)
@@ -180,9 +193,9 @@ class CallbackDispatcher(LoopBound):
         if cancels != self._cancels:   # re-plan the tasks still waiting for their end
             self._cancels = cancels
             for task_id in list(self._task_due):
-                task = await store.get(task_id)
-                if task is not None and lifecycle.terminal_time(task) != self._task_due[task_id]:
-                    self._watch(task)
+                stored = await store.get(task_id)
+                if stored is not None and lifecycle.terminal_time(stored) != self._task_due[task_id]:
+                    self._watch(stored)
 
     def _watch(self, task: Task) -> None:
         url = task.callback_url

@@ -9,11 +9,13 @@ by its shape.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 from ..domain.clock import Clock
 from ..domain.delivery import Delivery
 from ..domain.task import Task
+from ..store.base import Store
 from .policy import CallbackPolicy
 
 
@@ -28,13 +30,15 @@ class CallbackSettings(Protocol):
 class CallbackHost(Protocol):
     """What a dispatcher reads of the service it sends for."""
 
-    # The memory and SQLite stores (one process, or worker mode) or PostgreSQL (replicas):
-    # each dispatcher uses the methods of the stores it runs with.
-    store: Any
     callback_policy: CallbackPolicy
     shared: bool      # other processes share the state (workers or replicas)
     worker: int       # this process's index under serve --workers N
     clock: Clock
+
+    @property
+    def store(self) -> Store:
+        """Memory or SQLite (one process, or worker mode) or PostgreSQL (replicas): each
+        dispatcher uses the methods of the stores it runs with."""
 
     @property
     def settings(self) -> CallbackSettings: ...

@@ -21,6 +21,7 @@ from ..domain.clock import Clock
 from ..domain.ids import IdFactory
 from ..domain.scenarios import Rule, rule_from_dict
 from ..domain.task import Task
+from ..errors import ApiError
 from ..journal import RequestJournal, SharedJournal
 from ..models import behaviours, spec_models
 from ..settings import Settings
@@ -81,6 +82,11 @@ class ServiceState:
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         if self.store.local:
             resolved(self.open())
+
+    def error(self, operation_id: str, status: int, message: str, **kwargs: Any) -> ApiError:
+        """An error with the code and type the spec documents for this operation and status."""
+        code, type_ = self.error_codes.get((operation_id, status), ("", ""))
+        return ApiError(status, message, code=code, type=type_, **kwargs)
 
     @property
     def store_kind(self) -> str:
@@ -197,8 +203,9 @@ class ServiceState:
     def subscribe(self, listeners: Listeners) -> Callable[[], None]:
         """Call ``listeners`` on task changes, clock moves and resets; returns the way to
         stop (the app subscribes its callback dispatcher while the server runs)."""
-        pairs = [(self.task_listeners, listeners.task), (self.clock_listeners, listeners.clock),
-                 (self.reset_listeners, listeners.reset)]
+        pairs: list[tuple[list[Any], Callable[..., None] | None]] = [
+            (self.task_listeners, listeners.task), (self.clock_listeners, listeners.clock),
+            (self.reset_listeners, listeners.reset)]
         wanted = [(kept, listener) for kept, listener in pairs if listener is not None]
         for kept, listener in wanted:
             kept.append(listener)

@@ -14,7 +14,7 @@ from ..domain.ids import key_fingerprint
 from ..domain.plan import plan_task
 from ..domain.scenarios import Action
 from ..domain.task import COMPLETED, Task
-from ..errors import ApiError, invalid_request
+from ..errors import invalid_request
 from ..models import ASPECT_RATIOS
 from .state import ServiceState
 
@@ -114,11 +114,6 @@ class Tasks(ServiceState):
 
     def task_document(self, task: Task) -> dict[str, Any]:
         return lifecycle.document(task, self.now(), real_seconds_per_mock=self.real_per_mock)
-
-    def error(self, operation_id: str, status: int, message: str, **kwargs: Any) -> ApiError:
-        """An error with the code and type the spec documents for this operation and status."""
-        code, type_ = self.error_codes.get((operation_id, status), ("", ""))
-        return ApiError(status, message, code=code, type=type_, **kwargs)
 
     # --- credits (only with --credits) ---------------------------------------------------
 
