@@ -45,7 +45,8 @@ def proxy_banner(config: Settings) -> str:
         f"  API          {base}/v1/... -> {config.upstream.rstrip('/')}/v1/...",
         f"  upstream CA  {config.upstream_ca or 'system CAs'}",
         f"  invalid      requests {invalid}",
-        f"  creates      {'at most ' + str(config.max_creates) if config.max_creates is not None else 'no limit'}",
+        "  creates      "
+        + (f"at most {config.max_creates}" if config.max_creates is not None else "no limit"),
         f"  record       {config.record or 'off (--record FILE.har)'}",
         f"  violations   {base}/_mock/journal, dashboard {base}/_mock/ui",
     ]

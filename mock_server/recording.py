@@ -13,14 +13,14 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .domain.ids import key_fingerprint
 from .journal import JournalEntry, RequestJournal, SharedJournal, format_line
-from .scope import (DROPPED_EXTENSION, IGNORED_FIELDS_STATE_KEY, REPLAYED_EXTENSION,
-                    SCRIPTED_EXTENSION)
+from .scope import DROPPED_EXTENSION, IGNORED_FIELDS_STATE_KEY, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
 from .violations import VIOLATIONS_EXTENSION
 
 BODY_SNIPPET = 2048

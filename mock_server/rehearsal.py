@@ -114,5 +114,5 @@ Serve your callback handler over HTTPS with them, e.g. on port 8443:
   uvicorn app:app --port 8443 --ssl-keyfile {directory}/localhost-key.pem --ssl-certfile {directory}/localhost-cert.pem
 then run the mock with:
   evolink-mock serve --callback-ca {directory}/ca.pem --allow-callback-host localhost:8443
-and create tasks with "callback_url": "https://localhost:8443/your/path".""")
+and create tasks with "callback_url": "https://localhost:8443/your/path".""")  # noqa: E501 - a command to paste
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 
 BACKLOG = 2048   # uvicorn's default
 

@@ -33,11 +33,11 @@ def normalize(schema: Any) -> dict[str, Any]:
             real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             if len(real) == 1 and len(real) < len(options):
                 node.pop(combiner)
-                node = {**normalize(real[0]), **{k: v for k, v in node.items()}, "nullable": True}
+                node = {**normalize(real[0]), **dict(node.items()), "nullable": True}
     if "allOf" in node:
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
-        for part in node["allOf"]:
-            part = normalize(part)
+        for declared in node["allOf"]:
+            part = normalize(declared)
             merged.setdefault("properties", {}).update(part.get("properties") or {})
             merged["required"] = [*merged.get("required", []), *part.get("required", [])]
             for key, value in part.items():
@@ -63,9 +63,9 @@ def fields(schema: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]
     """(dotted name, facts) for every property, nested objects and array items included."""
     schema = normalize(schema)
     required = set(schema.get("required") or [])
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, declared in (schema.get("properties") or {}).items():
         path = f"{prefix}{name}"
-        prop = normalize(prop)
+        prop = normalize(declared)
         yield path, _facts(prop, name in required)
         yield from _children(prop, path)
 
@@ -74,9 +74,8 @@ def _children(prop: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, 
     if prop.get("properties") or prop.get("allOf"):
         yield from fields(prop, f"{path}.")
     items = normalize(prop.get("items"))
-    if items:
-        if items.get("properties") or items.get("allOf"):
-            yield from fields(items, f"{path}[].")
+    if items and (items.get("properties") or items.get("allOf")):
+        yield from fields(items, f"{path}[].")
 
 
 def _facts(prop: dict[str, Any], required: bool) -> dict[str, Any]:
@@ -120,8 +119,8 @@ def read(spec: dict[str, Any]) -> Facts:
     for where, operation in _operations(spec).items():
         facts.operations.add(where)
         request: dict[str, dict[str, Any]] = {}
-        for param in operation.get("parameters") or []:
-            param = resolve(spec, param)
+        for declared in operation.get("parameters") or []:
+            param = resolve(spec, declared)
             request[f"{param.get('in')} parameter {param.get('name')}"] = _facts(
                 normalize(param.get("schema")), bool(param.get("required")))
         content = ((operation.get("requestBody") or {}).get("content") or {})
@@ -137,7 +136,7 @@ def read(spec: dict[str, Any]) -> Facts:
             elif str(status)[:1] in ("4", "5"):
                 example = media.get("example") or {}
                 if not example and isinstance(media.get("examples"), dict):
-                    first = next(iter(media["examples"].values()), {}) or {}
+                    first: dict[str, Any] = next(iter(media["examples"].values()), {}) or {}
                     example = first.get("value") or {}
                 error = example.get("error") if isinstance(example, dict) else None
                 facts.errors[key] = error.get("code") if isinstance(error, dict) else None

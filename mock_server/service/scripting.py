@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, apply_rules,
-                                parse_action, prompt_action, rule_from_dict)
+from ..domain.scenarios import (
+    RETRYABLE_FAULTS,
+    Action,
+    Rule,
+    ScenarioError,
+    apply_rules,
+    parse_action,
+    prompt_action,
+    rule_from_dict,
+)
 from ..errors import ApiError, invalid_request
 from ..store import RULE_NUMBERS
 from .state import RULES_KEY, ServiceState

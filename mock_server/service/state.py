@@ -13,7 +13,8 @@ import contextlib
 import itertools
 import os
 import socket
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from ..callbacks.host import Dispatcher, Listeners
 from ..callbacks.policy import CallbackPolicy, parse_allowed_host
@@ -26,8 +27,7 @@ from ..journal import RequestJournal, SharedJournal
 from ..models import behaviours, spec_models
 from ..settings import Settings
 from ..spec import error_codes, operations
-from ..store import (GENERATION, RESETS, Store, StoreUnavailable, is_postgresql, open_store,
-                     resolved)
+from ..store import GENERATION, RESETS, Store, StoreUnavailable, is_postgresql, open_store, resolved
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -192,10 +192,9 @@ class ServiceState:
         if key == GENERATION and value.isdigit() and int(value) == self._generation:
             return   # this replica's own change, taken up already
         if payload is None or key == GENERATION:
-            try:
+            # A store that is down is tried again by the next request or notification.
+            with contextlib.suppress(StoreUnavailable):
                 await self.sync()   # clock moves and resets reach the listeners from here
-            except StoreUnavailable:
-                pass                # the next request or notification tries again
         heard = getattr(self.callbacks, "heard", None)
         if heard is not None:       # new callback work (due when?), a cancel, a clock move
             heard(float(value) if key == "callbacks" else None)

@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
