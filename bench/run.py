@@ -24,10 +24,23 @@ from typing import Any
 if __package__ in (None, ""):   # run as a script (python bench/run.py): import the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measurements import MEASUREMENTS  # noqa: E402
-from bench.report import render_markdown  # noqa: E402
-from bench.runner import (BENCH, BODY_FIXTURE, PRISM_VERSION, ROOT, TMP, Context, Proc,  # noqa: E402
-                          ensure_prism, ensure_wrk, http_stack, log, stop_all, tool_version)
+from bench.measurements import MEASUREMENTS
+from bench.report import render_markdown
+from bench.runner import (
+    BENCH,
+    BODY_FIXTURE,
+    PRISM_VERSION,
+    ROOT,
+    TMP,
+    Context,
+    Proc,
+    ensure_prism,
+    ensure_wrk,
+    http_stack,
+    log,
+    stop_all,
+    tool_version,
+)
 
 NAMES = [m.NAME for m in MEASUREMENTS]
 
@@ -106,7 +119,7 @@ def main() -> int:
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip()
     results: dict[str, Any] = {"meta": {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + ("+dirty" if dirty else ""),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

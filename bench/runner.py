@@ -15,9 +15,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -60,7 +61,7 @@ def log(message: str) -> None:
 class Proc:
     """A child in its own session, so it and its children stop together by its group id."""
 
-    running: list["Proc"] = []
+    running: list[Proc] = []
     server_env: dict[str, str] = {}   # set by --stack for every Python server we start
 
     def __init__(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None,

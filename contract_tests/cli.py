@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 import requests
 
 from mock_server import __version__
 from mock_server.domain.scenarios import ScenarioError
-from mock_server.settings import (OneLineParser, argparse_type, ca_bundle, callback_host,
-                                  readable_file)
+from mock_server.settings import OneLineParser, argparse_type, ca_bundle, callback_host, readable_file
 from mock_server.spec import SpecError
 
 from .budget import default_max_credits

@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mock_server.domain import lifecycle
 from mock_server.domain.task import Task

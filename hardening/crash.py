@@ -17,13 +17,13 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from .common import (MockProcess, env_float, env_int, log, problem_sections, write_json,
-                     write_text)
+from .common import MockProcess, env_float, env_int, log, problem_sections, write_json, write_text
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args

@@ -26,8 +26,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hypothesis
 import requests
@@ -36,8 +37,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.engine import Status
-from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
-                                                         create_test)
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 
 from contract_tests.generation import prepare
 

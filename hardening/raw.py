@@ -15,8 +15,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 CREATE = "/v1/videos/generations"
 GROK = '{"model": "grok-imagine-text-to-video", "prompt": "a kite over the dunes"}'
@@ -93,7 +94,7 @@ def _read_response(sock: socket.socket, send_error: str | None) -> RawResponse:
             break
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return RawResponse(None, {}, bytes(buffer), "read timeout")
         except ConnectionResetError:
             break
@@ -474,7 +475,7 @@ def _slowloris_one(host: str, port: int) -> RawResponse:
         sock.settimeout(0.2)
         try:
             data = sock.recv(1024)
-        except socket.timeout:
+        except TimeoutError:
             data = b""
     return RawResponse(None, {}, data, "closed by us without an answer" if not data else None)
 
@@ -511,7 +512,7 @@ def _stalled_body(key: str) -> Callable[[str, int], RawResponse]:
             sock.settimeout(0.2)
             try:
                 data = sock.recv(1024)
-            except socket.timeout:
+            except TimeoutError:
                 data = b""
         return RawResponse(None, {}, data, "closed by us" if not data else None)
 

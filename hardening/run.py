@@ -22,7 +22,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import auth_timing, crash, fuzz, soak
 from .common import REPORTS, ROOT, env_float, env_int, log, mb, write_json, write_text

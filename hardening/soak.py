@@ -18,11 +18,22 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb,
-                     problem_sections, write_json, write_text)
+from .common import (
+    MockProcess,
+    RssSampler,
+    RssSeries,
+    env_float,
+    env_int,
+    log,
+    mb,
+    problem_sections,
+    write_json,
+    write_text,
+)
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
+
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
 import yaml
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
@@ -26,20 +28,18 @@ from starlette.types import Message, Receive, Scope, Send
 from . import errors
 from .api import account, admin, deliveries, landing, media, tasks, videos
 from .api.faults import idempotent, scripted
-from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
-from .domain.scenarios import ScenarioError
+from .domain.scenarios import ScenarioError, rule_from_dict
 from .errors import ApiError
-from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware,
-                      SharedJournal)
+from .journal import CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware, SharedJournal
 from .middleware import middleware_stack
 from .service import MockService
 from .settings import Settings
-from .store import StoreUnavailable, resolved
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
-from .violations import REQUEST, Violation, note
+from .store import StoreUnavailable, resolved
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
+from .violations import REQUEST, Violation, note
 
 HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": idempotent(scripted("createVideoGeneration",

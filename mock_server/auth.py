@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
 from .errors import ApiError

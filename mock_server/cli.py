@@ -15,22 +15,21 @@ from urllib.parse import quote
 import httpx
 import trustme
 
-from . import __version__
+from . import __version__, specdiff
 from . import settings as settings_module
-from . import specdiff
 from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
 from .domain import lifecycle
 from .domain.scenarios import Action
 from .errors import ApiError
+from .models import check as check_models
+from .models import model_names
 from .server import serve, serve_proxy
 from .service import MockService
-from .store import is_postgresql, resolved
-from .settings import Settings
-from .models import check as check_models, model_names
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .spec import VENDOR_SPEC, SpecError, load_spec
+from .store import is_postgresql, resolved
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"

@@ -11,9 +11,10 @@ and the field of each mistake in one line; :func:`behaviours` is what the mock r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema_rs
 

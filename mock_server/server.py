@@ -13,8 +13,9 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,7 +24,7 @@ from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
 from .journal import CLOSE_CONNECTION_EXTENSION
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .spec import SpecError
 from .store import resolved
 
@@ -78,7 +79,7 @@ class RunningServer:
         self.port = 0
 
     @property
-    def service(self):  # noqa: ANN201 - re-exported type would be circular here
+    def service(self):
         return self.app.service
 
     @property
@@ -87,7 +88,7 @@ class RunningServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
-    def start(self) -> "RunningServer":
+    def start(self) -> RunningServer:
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it,
         # and without it every answer on a kept-alive connection waits ~40 ms (Nagle).
@@ -118,7 +119,7 @@ class RunningServer:
         if self.app.service.store.local:   # a networked store is closed by the app's lifespan
             resolved(self.app.service.store.close())
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> RunningServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

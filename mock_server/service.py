@@ -14,24 +14,42 @@ import json
 import os
 import socket
 import sys
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
 from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
-from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, apply_rules,
-                               parse_action, prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
+from .domain.scenarios import (
+    RETRYABLE_FAULTS,
+    Action,
+    Rule,
+    ScenarioError,
+    apply_rules,
+    parse_action,
+    prompt_action,
+    rule_from_dict,
+)
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
-from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
+from .settings import Settings
 from .spec import error_codes, operations
-from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
-                    is_postgresql, open_store, resolved)
+from .store import (
+    CANCELS,
+    GENERATION,
+    RESETS,
+    RULE_NUMBERS,
+    Store,
+    StoreUnavailable,
+    is_postgresql,
+    open_store,
+    resolved,
+)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"

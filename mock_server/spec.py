@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,7 @@ class SpecError(ValueError):
     """A document the mock cannot run on; the message is one line that says why."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8") as fh:

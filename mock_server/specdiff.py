@@ -21,8 +21,9 @@ facts, with the verdicts in tables:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .models import X_MOCK, create_request_schema, spec_models
 from .spec import HTTP_METHODS, resolve

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
 import jsonschema_rs
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from starlette.types import Message, Receive, Scope
@@ -26,10 +28,10 @@ from .violations import pointer
 BODY_STATE_KEY = "json_body"
 WARN_UNKNOWN_FIELDS = "warn"
 LEFT_OUT = object()   # an optional request body that was not sent (handlers then see {})
-_compiled: dict[int, "CompiledSchema"] = {}
+_compiled: dict[int, CompiledSchema] = {}
 
 
-def compiled(schema: dict[str, Any]) -> "CompiledSchema":
+def compiled(schema: dict[str, Any]) -> CompiledSchema:
     """The compiled validator for ``schema``; schema objects live as long as the app."""
     found = _compiled.get(id(schema))
     if found is None or found.schema is not schema:

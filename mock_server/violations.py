@@ -10,8 +10,9 @@ itself (not an operation of the spec).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 REQUEST, RESPONSE = "request", "response"
 # The scope extension where error handlers and the proxy leave what they found, for the

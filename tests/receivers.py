@@ -74,7 +74,7 @@ class Receiver:
             number = len(self.requests)
         return self.plan[number - 1] if number <= len(self.plan) else 200
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 

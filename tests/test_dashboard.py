@@ -8,7 +8,8 @@ WebDriverWait on what the page shows, never a sleep. Each test leaves a screensh
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

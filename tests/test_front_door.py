@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import version
-from typing import Iterator
 
 import httpx
 import pytest

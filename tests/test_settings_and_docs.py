@@ -22,7 +22,7 @@ def test_configuration_doc_lists_every_flag_with_its_environment_variable(flag: 
 
 @pytest.mark.parametrize("command", ["serve", "proxy"])
 def test_each_commands_help_documents_its_flags_and_their_env_vars(command: str) -> None:
-    parser = build_parser()._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
     text = parser.format_help()
     rows = describe(command)
     assert rows

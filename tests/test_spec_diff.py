@@ -7,13 +7,14 @@ import copy
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from mock_server.specdiff import Change, diff
 from mock_server.spec import load_spec
+from mock_server.specdiff import Change, diff
 
 from .fourth_model import NAME, four_model_spec, write_spec
 

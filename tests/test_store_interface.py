@@ -8,8 +8,9 @@ awaited on an event loop, and ``resolved`` refuses them rather than block.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

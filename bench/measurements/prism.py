@@ -5,9 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runner import (GET_PATH, POST_PATH, PRISM_BIN, TARGET_P99_MS, TARGET_RATIO, TMP, WORKERS,
-                      Context, check_ok, create_task, describe, free_port, mark, median_round,
-                      memory_kb, run_wrk, start_mock, start_prism, tool_version)
+from ..runner import (
+    GET_PATH,
+    POST_PATH,
+    PRISM_BIN,
+    TARGET_P99_MS,
+    TARGET_RATIO,
+    TMP,
+    WORKERS,
+    Context,
+    check_ok,
+    create_task,
+    describe,
+    free_port,
+    mark,
+    median_round,
+    memory_kb,
+    run_wrk,
+    start_mock,
+    start_prism,
+    tool_version,
+)
 
 NAME = "prism"
 
@@ -41,7 +59,7 @@ def measure_vs_prism(ctx: Context) -> dict[str, Any]:
             check_ok(name, base, task_ids[name], body)
         endpoints = {
             "GET": ({name: GET_PATH.format(task_id=task_id) for name, task_id in task_ids.items()}, None),
-            "POST": ({name: POST_PATH for name in targets}, body_file),
+            "POST": (dict.fromkeys(targets, POST_PATH), body_file),
         }
         for endpoint, (paths, bfile) in endpoints.items():   # warm-up (Node's JIT, caches)
             for name, base in targets.items():

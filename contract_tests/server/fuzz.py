@@ -20,10 +20,10 @@ from schemathesis.checks import CHECKS, CheckFunction, CheckResult, load_all_che
 from schemathesis.core.failures import CustomFailure, Failure, FailureGroup
 from schemathesis.engine import Status
 from schemathesis.engine.recorder import ScenarioRecorder
-from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
-                                                         create_test)
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 from schemathesis.openapi.checks import AuthScenario, IgnoredAuth
+
 # Private, but Schemathesis is pinned: the exact credentials its ignored_auth probe sends.
 from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 

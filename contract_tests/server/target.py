@@ -121,7 +121,7 @@ class Target:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "Target":
+    def __enter__(self) -> Target:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

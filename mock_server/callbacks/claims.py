@@ -44,7 +44,7 @@ OUTAGE_PAUSE = 1.0       # real seconds between claims while PostgreSQL is unrea
 class ClaimingDispatcher(LoopBound):
     """The callback sender of a replica; same lifetime and test hooks as CallbackDispatcher."""
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: MockService, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout
@@ -60,7 +60,7 @@ class ClaimingDispatcher(LoopBound):
         self._next_due = math.inf  # mock time of the earliest work the loop knows of
 
     @property
-    def store(self) -> "PostgreSQLStore":
+    def store(self) -> PostgreSQLStore:
         return self.service.store  # type: ignore[return-value]
 
     @property

@@ -55,7 +55,7 @@ class CallbackDispatcher(LoopBound):
     shorten the one and stand in for DNS with the other.
     """
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: MockService, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout

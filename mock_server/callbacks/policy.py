@@ -41,9 +41,10 @@ import ipaddress
 import re
 import socket
 import unicodedata
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NoReturn
+from typing import Any, NoReturn
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -39,8 +39,8 @@ import functools
 import ssl
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
-from typing import Awaitable, Callable
 
 import certifi
 import httptools

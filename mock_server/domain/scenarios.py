@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 MAGIC_TAG = re.compile(r"\[mock:([^\]]*)\]")
 HTTP_FAULTS = (400, 401, 402, 403, 404, 429, 500, 502, 503)
@@ -44,7 +45,7 @@ class Action:
     takes: float | None = None
     drop: str | None = None
 
-    def merged(self, other: "Action") -> "Action":
+    def merged(self, other: Action) -> Action:
         """``other``'s keys win where both set one (later sources override earlier ones)."""
         values = {}
         for f in fields(Action):

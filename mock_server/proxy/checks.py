@@ -10,8 +10,9 @@ exactly what the mock refuses, with the same envelope, and find the same violati
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response

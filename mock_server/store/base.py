@@ -8,8 +8,9 @@ from synchronous code (start-up, the CLI, tests and embedding programs).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Awaitable, Coroutine, Iterable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..callbacks.delivery import Delivery
 from ..domain.task import Task

@@ -14,7 +14,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 try:
     import fcntl
