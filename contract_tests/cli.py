@@ -60,7 +60,7 @@ def _har(args: argparse.Namespace) -> Report:
 def _phases(text_value: str) -> str:
     unknown = set(text_value.split(",")) - set(PHASES)
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown phase {sorted(unknown)[0]!r}; "
+        raise argparse.ArgumentTypeError(f"unknown phase {min(unknown)!r}; "
                                          f"choose from {','.join(PHASES)}")
     return text_value
 

@@ -8,6 +8,7 @@ is a function of what the client sent, when, and what it was answered.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def polls_respect_floor(session: Session) -> list[Violation]:
     floor = session.options.min_poll_interval
     problems: list[Violation] = []
     for entries in reads.values():
-        for before, after in zip(entries, entries[1:]):
+        for before, after in itertools.pairwise(entries):
             gap = after.real_at - before.real_at
             if gap < floor:
                 problems.append((f"read {gap:.2f} s after the previous read of this task "
@@ -140,7 +141,7 @@ def _in_order(session: Session) -> list[JournalEntry]:
 def _too_soon(session: Session, statuses: frozenset[int]) -> list[Violation]:
     """The request after each answer with one of ``statuses`` came before its Retry-After."""
     entries = _in_order(session)
-    pairs = [(entry, after) for entry, after in zip(entries, entries[1:])
+    pairs = [(entry, after) for entry, after in itertools.pairwise(entries)
              if entry.status in statuses and entry.retry_after is not None]
     return [(f"next request {after.real_at - entry.real_at:.2f} s after a {entry.status} that said "
              f"Retry-After: {entry.retry_after}", after)

@@ -37,7 +37,7 @@ class Finding:
 
     def lines(self) -> list[str]:
         """The finding as plain text lines: message, request, how to reproduce."""
-        lines = self.message.splitlines() + [f"request: {self.request}"]
+        lines = [*self.message.splitlines(), f"request: {self.request}"]
         return lines + ([f"reproduce: {self.reproduce}"] if self.reproduce else [])
 
 

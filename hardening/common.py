@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -117,7 +117,7 @@ class RssSampler:
         while not self._stop.wait(self.interval):
             self.series.sample("timer")
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self.series.sample("start")
         self._thread.start()
         return self
@@ -216,7 +216,7 @@ class MockProcess:
                 self.process.wait(timeout=10)
         return self.process.returncode
 
-    def __enter__(self) -> MockProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

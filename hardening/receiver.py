@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class CallbackReceiver:
         with self._lock:
             return Counter(hit.task_id for hit in self.hits if hit.task_id)
 
-    def __enter__(self) -> CallbackReceiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -143,7 +143,7 @@ class ConnectGuard:
         except ValueError:
             return False
 
-    def __enter__(self) -> ConnectGuard:
+    def __enter__(self) -> Self:
         guard = self
         original_connect = socket.socket.connect
         original_connect_ex = socket.socket.connect_ex

@@ -183,7 +183,7 @@ class MockApp:
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
         front = landing.AdminFrontDoor(NoSlashRedirects(self.asgi), self.settings.admin_token)
-        concrete = {path: allow for path, allow in path_methods(spec, literal=True)}
+        concrete = dict(path_methods(spec, literal=True))
         self.outer = JournalMiddleware(ConcretePathsFirst(front, concrete),
                                        self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")

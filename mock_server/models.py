@@ -144,10 +144,10 @@ def _schema_problem(error: Any) -> str:
     path = list(error.instance_path)
     kind = type(error.kind).__name__
     if kind == "Required":
-        return f"{_dotted(path + [error.kind.property])} is required"
+        return f"{_dotted([*path, error.kind.property])} is required"
     if kind == "AdditionalProperties":
         allowed = ", ".join(_schema_at(path).get("properties") or {})
-        return (f"{_dotted(path + [error.kind.unexpected[0]])} is not a known key"
+        return (f"{_dotted([*path, error.kind.unexpected[0]])} is not a known key"
                 + (f" (allowed: {allowed})" if allowed else ""))
     return f"{_dotted(path)}: {error.message}"
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -119,7 +119,7 @@ class RunningServer:
         if self.app.service.store.local:   # a networked store is closed by the app's lifespan
             resolved(self.app.service.store.close())
 
-    def __enter__(self) -> RunningServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -77,7 +77,7 @@ def normalize(schema: Any) -> dict[str, Any]:
             real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             if len(real) == 1 and len(real) < len(options):
                 node.pop(combiner)
-                node = {**normalize(real[0]), **{k: v for k, v in node.items()}, "nullable": True}
+                node = {**normalize(real[0]), **dict(node.items()), "nullable": True}
     if "allOf" in node:
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
         for part in node["allOf"]:
@@ -118,9 +118,8 @@ def _children(prop: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, 
     if prop.get("properties") or prop.get("allOf"):
         yield from fields(prop, f"{path}.")
     items = normalize(prop.get("items"))
-    if items:
-        if items.get("properties") or items.get("allOf"):
-            yield from fields(items, f"{path}[].")
+    if items and (items.get("properties") or items.get("allOf")):
+        yield from fields(items, f"{path}[].")
 
 
 def _facts(prop: dict[str, Any], required: bool) -> dict[str, Any]:
@@ -242,10 +241,9 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                                   before, after))
     for key, (for_request, for_response) in CHANGED.items():
         for item in (key, f"items.{key}"):
-            if item in old or item in new:
-                if old.get(item) != new.get(item):
-                    changes.append(Change(for_request if request else for_response, where,
-                                          f"{label}: {item} changed", old.get(item), new.get(item)))
+            if (item in old or item in new) and old.get(item) != new.get(item):
+                changes.append(Change(for_request if request else for_response, where,
+                                      f"{label}: {item} changed", old.get(item), new.get(item)))
     return changes
 
 

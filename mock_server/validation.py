@@ -51,7 +51,7 @@ class CompiledSchema:
         """Paths of the fields ``additionalProperties: false`` refuses, shallowest first."""
         if self._validator.is_valid(instance):
             return []
-        paths = [tuple(error.instance_path) + (name,) for error in self._validator.iter_errors(instance)
+        paths = [(*error.instance_path, name) for error in self._validator.iter_errors(instance)
                  if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
         return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
@@ -133,9 +133,9 @@ def error_path(error: Any) -> tuple[Any, ...]:
     path = tuple(error.instance_path)
     name = _kind(error)
     if name == "Required":
-        return path + (error.kind.property,)
+        return (*path, error.kind.property)
     if name == "AdditionalProperties":
-        return path + (error.kind.unexpected[0],)
+        return (*path, error.kind.unexpected[0])
     return path
 
 
@@ -158,10 +158,10 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
     label = dotted(path) or "request body"
 
     if name == "Required":
-        missing = path + (kind.property,)
+        missing = (*path, kind.property)
         return invalid_request(f"{dotted(missing)} is required", field_param(missing))
     if name == "AdditionalProperties":
-        unexpected = path + (kind.unexpected[0],)
+        unexpected = (*path, kind.unexpected[0])
         allowed = ", ".join(schema.get("properties", {}))
         return invalid_request(f"{dotted(unexpected)} is not a known field; allowed fields: "
                                f"{allowed}", field_param(unexpected))
@@ -377,9 +377,9 @@ def _inspect(value: Any) -> None:
                 if not _is_unicode(key):
                     raise invalid_request(f"a key of {dotted(path) or 'the request body'} contains "
                                           "an unpaired surrogate escape", field_param(path))
-            stack.extend((child, path + (key,)) for key, child in node.items())
+            stack.extend((child, (*path, key)) for key, child in node.items())
         elif isinstance(node, list):
-            stack.extend((child, path + (index,)) for index, child in enumerate(node))
+            stack.extend((child, (*path, index)) for index, child in enumerate(node))
 
 
 def _is_unicode(text: str) -> bool:

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
 import httpx
 import uvicorn
@@ -62,7 +63,7 @@ class RoundRobin:
                                 if k.lower() not in HOP_BY_HOP]})
         await send({"type": "http.response.body", "body": response.content})
 
-    def __enter__(self) -> RoundRobin:
+    def __enter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"

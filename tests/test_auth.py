@@ -48,7 +48,7 @@ def call(server: RunningServer, method: str, path: str, authorization: str | byt
 
 def expect_unauthorized(response: httpx.Response, *says: str) -> None:
     expect_error(response, 401, "unauthorized", "authentication_error", None,
-                 says=("API key",) + says)
+                 says=("API key", *says))
 
 
 ENDPOINTS = [("POST", CREATE), ("GET", SOME_TASK)]

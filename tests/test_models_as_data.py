@@ -163,7 +163,7 @@ def test_the_fourth_model_s_callback_carries_its_document(mock: Any) -> None:
 
 
 def test_the_served_spec_is_the_given_one_and_the_admin_api_stays_ours(mock: Any) -> None:
-    server, http = mock
+    _server, http = mock
     served = http.get("/openapi.json").json()
     assert model_names(served) == [*SEED_MODELS, NAME]
     assert http.get("/_mock/health").status_code == 200

@@ -90,7 +90,7 @@ def test_a_negative_retention_is_refused_with_its_flag(capsys: pytest.CaptureFix
 
 
 def test_an_idempotency_key_is_forgotten_with_its_age(mock) -> None:
-    server, http = mock
+    _server, http = mock
     headers = {"Idempotency-Key": "retention-0123456789"}
     first = http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"]
     assert http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"] == first

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +129,11 @@ def drop_by(source: str, point: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def rule(server: RunningServer) -> Iterator[Any]:
+def rule(server: RunningServer) -> Callable[[str], None]:
     def add(point: str) -> None:
         resolved(server.service.add_rule({"operation": "createVideoGeneration", "times": 1,
                                  "action": {"drop": point}}))
-    yield add
+    return add
 
 
 @pytest.mark.parametrize("source", ["prompt", "header", "rule"])

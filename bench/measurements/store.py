@@ -124,7 +124,7 @@ def measure_store_size(ctx: Context) -> dict[str, Any]:
     # The same count with the smallest realistic body, for scale (RSS only, no load).
     minimal_file = TMP / "kling-minimal-body.json"
     minimal_file.write_text(json.dumps(json.loads(MINIMAL_BODY_FIXTURE.read_text())))
-    minimal, minimal_ready = start_preloaded("mock-large-minimal", args.tasks, free_port(), minimal_file)
+    minimal, _minimal_ready = start_preloaded("mock-large-minimal", args.tasks, free_port(), minimal_file)
     try:
         rss_minimal = memory_kb(minimal.pid)
         progress(f"{args.tasks:,} tasks with the minimal kling body: RSS {rss_minimal['VmRSS'] / 1024:.1f} MB")

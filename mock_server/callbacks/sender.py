@@ -377,7 +377,7 @@ class Sender:
     async def _connect(self, key: PoolKey) -> _Exchange:
         scheme, address, port, host = key
         tls = {"ssl": self._tls, "server_hostname": host} if scheme == "https" else {}
-        transport, connection = await asyncio.get_running_loop().create_connection(
+        _transport, connection = await asyncio.get_running_loop().create_connection(
             _Exchange, address, port, **tls)
         self._pool.opened += 1
         return connection

@@ -145,7 +145,7 @@ class ResponseChecker:
             return problems
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in documented.schemas:
-            return problems + [Violation(
+            return [*problems, Violation(
                 RESPONSE, "/header/content-type", "content-type",
                 f"content type {media_type or '(none)'!r} is not documented for HTTP {status} of "
                 f"{operation} (documented: {', '.join(documented.schemas)})")]
@@ -155,7 +155,7 @@ class ResponseChecker:
         try:
             document = json.loads(body)
         except ValueError as exc:
-            return problems + [Violation(RESPONSE, "/body", "json", f"body is not JSON: {exc}")]
+            return [*problems, Violation(RESPONSE, "/body", "json", f"body is not JSON: {exc}")]
         return problems + self._body(schema, document)
 
     @staticmethod
