@@ -18,12 +18,13 @@ import json
 import ssl
 import time
 from pathlib import Path
+from typing import ClassVar
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
 class Receiving(asyncio.Protocol):
-    arrivals: list[tuple[float, str]] = []
+    arrivals: ClassVar[list[tuple[float, str]]] = []   # one list for every connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport

@@ -115,9 +115,9 @@ def main() -> int:
     ctx = Context(args, body_dict, body, body_file, progress, quick=args.quick)
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip() or "?"
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout.strip() or "?"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip()
+                           text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout.strip()
     results: dict[str, Any] = {"meta": {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + ("+dirty" if dirty else ""),

@@ -265,7 +265,7 @@ def journal_summary(session: Session) -> list[str]:
 def run_command(options: ClientOptions, env: dict[str, str]) -> str | None:
     """Run the client; what went wrong with it, if anything."""
     try:
-        code = subprocess.run(options.command, env=env, timeout=options.timeout).returncode
+        code = subprocess.run(options.command, env=env, timeout=options.timeout, check=False).returncode
     except subprocess.TimeoutExpired:
         return f"still running after {options.timeout:g} s; killed"
     except OSError as exc:

@@ -101,7 +101,7 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     var = sum((x - mx) ** 2 for x in xs)
     if var == 0:
         return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
 
 
 class RssSampler:

@@ -180,5 +180,5 @@ def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> Conn
 
 
 def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    logger.exception("unhandled error", exc_info=exc)
+    logger.error("unhandled error", exc_info=exc)   # called by Connexion, outside an except block
     return _connexion_response(error_for_status(500))

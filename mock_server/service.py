@@ -225,10 +225,9 @@ class MockService:
         if key == GENERATION and value.isdigit() and int(value) == self._generation:
             return   # this replica's own change, taken up already
         if payload is None or key == GENERATION:
-            try:
+            # A store that is down is tried again by the next request or notification.
+            with contextlib.suppress(StoreUnavailable):
                 await self.sync()   # clock moves and resets reach the listeners from here
-            except StoreUnavailable:
-                pass                # the next request or notification tries again
         heard = getattr(self.callbacks, "heard", None)
         if heard is not None:       # new callback work (due when?), a cancel, a clock move
             heard(float(value) if key == "callbacks" else None)

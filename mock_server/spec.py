@@ -118,10 +118,10 @@ def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
     """
     table: dict[tuple[str, int], tuple[str, str]] = {}
     for _path, _method, operation in operations(spec):
-        for status, response in operation.get("responses", {}).items():
+        for status, declared in operation.get("responses", {}).items():
             if not status.isdigit() or int(status) < 400:
                 continue
-            response = resolve(spec, response)
+            response = resolve(spec, declared)
             example = response.get("content", {}).get("application/json", {}).get("example")
             if example:
                 error = example["error"]

@@ -80,8 +80,8 @@ def normalize(schema: Any) -> dict[str, Any]:
                 node = {**normalize(real[0]), **dict(node.items()), "nullable": True}
     if "allOf" in node:
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
-        for part in node["allOf"]:
-            part = normalize(part)
+        for declared in node["allOf"]:
+            part = normalize(declared)
             merged.setdefault("properties", {}).update(part.get("properties") or {})
             merged["required"] = [*merged.get("required", []), *part.get("required", [])]
             for key, value in part.items():
@@ -107,9 +107,9 @@ def fields(schema: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]
     """(dotted name, facts) for every property, nested objects and array items included."""
     schema = normalize(schema)
     required = set(schema.get("required") or [])
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, declared in (schema.get("properties") or {}).items():
         path = f"{prefix}{name}"
-        prop = normalize(prop)
+        prop = normalize(declared)
         yield path, _facts(prop, name in required)
         yield from _children(prop, path)
 
@@ -163,8 +163,8 @@ def read(spec: dict[str, Any]) -> Facts:
     for where, operation in _operations(spec).items():
         facts.operations.add(where)
         request: dict[str, dict[str, Any]] = {}
-        for param in operation.get("parameters") or []:
-            param = resolve(spec, param)
+        for declared in operation.get("parameters") or []:
+            param = resolve(spec, declared)
             request[f"{param.get('in')} parameter {param.get('name')}"] = _facts(
                 normalize(param.get("schema")), bool(param.get("required")))
         content = ((operation.get("requestBody") or {}).get("content") or {})

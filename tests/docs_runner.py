@@ -28,6 +28,7 @@ Plain python blocks run with the repository's venv interpreter (the one the READ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -214,8 +215,6 @@ def run(document: Path, root: Path, work: Path, timeout: float = 300) -> subproc
         out += f"\n(timed out after {timeout:g} s)"
         return subprocess.CompletedProcess(process.args, -9, out, None)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)  # anything a block left running
-        except ProcessLookupError:
-            pass
     return subprocess.CompletedProcess(process.args, process.returncode, out, None)

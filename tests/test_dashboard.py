@@ -220,7 +220,7 @@ def test_failed_delivery_shows_its_attempts_and_replay_sends_again(
     page.open()
     page.advance(10)  # the task completes: first attempt
     for attempts, wait in ((2, 1), (3, 2), (4, 4)):  # then retries after 1, 2 and 4 s
-        page.until(lambda: [d["sent"] for d in page.deliveries(task_id)] == [attempts - 1])
+        page.until(lambda attempts=attempts: [d["sent"] for d in page.deliveries(task_id)] == [attempts - 1])
         page.advance(wait)
     [failed] = page.until(lambda: (found := page.deliveries(task_id)) and found[0]["state"] == "failed" and found)
     assert failed["sent"] == 4 and failed["text"].count("500") == 4

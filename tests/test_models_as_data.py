@@ -278,7 +278,7 @@ def test_the_fixture_refuses_a_bad_spec_with_the_same_message(tmp_path: Path) ->
 def serve_exit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``evolink-mock serve`` that is expected to refuse to start (a timeout fails the test)."""
     return subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
 def test_serve_with_a_bad_x_mock_block_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def measure_vs_prism(ctx: Context) -> dict[str, Any]:
             "GET": ({name: GET_PATH.format(task_id=task_id) for name, task_id in task_ids.items()}, None),
             "POST": (dict.fromkeys(targets, POST_PATH), body_file),
         }
-        for endpoint, (paths, bfile) in endpoints.items():   # warm-up (Node's JIT, caches)
+        for paths, bfile in endpoints.values():   # warm-up (Node's JIT, caches)
             for name, base in targets.items():
                 run_wrk(base + paths[name], seconds=args.warmup, threads=args.threads,
                         connections=args.connections, body_file=bfile)

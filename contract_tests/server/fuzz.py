@@ -8,6 +8,7 @@ than stopping the run: a failing case is reported, not shrunk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from typing import Any
@@ -153,14 +154,13 @@ class Fuzzer:
                              timeout=REQUEST_TIMEOUT)
         if recorder is not None:
             recorder.record_response(case_id=case.id, response=response)
-        try:
+        # Failures were recorded already, check by check, by the after_validate hook.
+        with contextlib.suppress(FailureGroup):
             case.validate_response(response, checks=self.checks, headers=self.auth,
                                    transport_kwargs={"base_url": self.base_url,
                                                      "session": self.session,
                                                      "headers": self.auth},
                                    recorder=recorder)
-        except FailureGroup:
-            pass  # already recorded, check by check, by the after_validate hook
         return response
 
     def stateless(self, max_examples: int) -> int:

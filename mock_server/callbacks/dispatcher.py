@@ -184,7 +184,8 @@ class CallbackDispatcher(LoopBound):
         task_seq, tasks = await store.tasks_with_callbacks(task_seq)
         for task in tasks:
             self._watch(task)
-        for delivery_seq, delivery in await store.deliveries_after(delivery_seq):
+        for seq, delivery in await store.deliveries_after(delivery_seq):
+            delivery_seq = seq
             if delivery.state == PENDING and delivery.id not in self._pending:
                 self._schedule(delivery)
         self._positions = (task_seq, delivery_seq)

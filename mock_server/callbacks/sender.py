@@ -330,7 +330,8 @@ class Sender:
         (each attempt still gets an answer looked up after it was due, never a cached one)."""
         if self.resolver == self.policy.resolve and _parse_url(url).ip is not None:
             return await self.resolver(url)   # a numeric host: no lookup to share
-        name = "%s:%d" % host_and_port(url)
+        host, port = host_and_port(url)
+        name = f"{host}:{port}"
         lookup = self._lookups.get(name)
         if lookup is None:
             lookup = asyncio.ensure_future(self.resolver(url))

@@ -115,8 +115,8 @@ class ResponseChecker:
         self.documented: dict[str, dict[str, DocumentedResponse]] = {}
         for _path, _method, operation in operations(spec):
             by_status = {}
-            for status, response in operation.get("responses", {}).items():
-                response = openapi_nullable(resolve(spec, response))
+            for status, declared in operation.get("responses", {}).items():
+                response = openapi_nullable(resolve(spec, declared))
                 by_status[str(status)] = DocumentedResponse(
                     {media.lower(): body.get("schema", {})
                      for media, body in response.get("content", {}).items()},
