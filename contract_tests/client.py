@@ -141,11 +141,11 @@ def _in_order(session: Session) -> list[JournalEntry]:
 def _too_soon(session: Session, statuses: frozenset[int]) -> list[Violation]:
     """The request after each answer with one of ``statuses`` came before its Retry-After."""
     entries = _in_order(session)
-    pairs = [(entry, after) for entry, after in itertools.pairwise(entries)
+    pairs = [(entry, after, entry.retry_after) for entry, after in itertools.pairwise(entries)
              if entry.status in statuses and entry.retry_after is not None]
     return [(f"next request {after.real_at - entry.real_at:.2f} s after a {entry.status} that said "
-             f"Retry-After: {entry.retry_after}", after)
-            for entry, after in pairs if after.real_at - entry.real_at < entry.retry_after]
+             f"Retry-After: {retry_after}", after)
+            for entry, after, retry_after in pairs if after.real_at - entry.real_at < retry_after]
 
 
 def backoff_after_429(session: Session) -> list[Violation]:
@@ -181,7 +181,9 @@ def retries_reuse_idempotency_key(session: Session) -> list[Violation]:
     for index, entry in enumerate(creates):
         retry = next((later for later in creates[index + 1:]
                       if later.body_hash == entry.body_hash and later.key == entry.key), None)
-        why = _lost_answer(entry, retry) if retry is not None else None
+        if retry is None:
+            continue
+        why = _lost_answer(entry, retry)
         if why:
             retried.append((entry, retry, why))
     if not retried:
@@ -290,7 +292,8 @@ def check_client(options: ClientOptions) -> Report:
         env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
                "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
         trouble = run_command(options, env)
-        session = Session(options, server.service.journal.query(), resolved(server.service.store.tasks()),
+        session = Session(options, resolved(server.service.journal.entries_matching()),
+                          resolved(server.service.store.tasks()),
                           trouble)
     report = Report(CLIENT, " ".join(options.command))
     report.summary.extend(journal_summary(session))

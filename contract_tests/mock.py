@@ -60,7 +60,7 @@ class MockServer:
         """The mock's service object, for what the control API does not offer."""
         return self._server.service
 
-    def start(self) -> MockServer:
+    def start(self) -> Self:
         self._server.start()
         token = self.settings.admin_token
         self._control = httpx.Client(base_url=f"{self.url}/_mock", timeout=10,

@@ -39,7 +39,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.engine import Status
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 
-from contract_tests.generation import prepare
+from contract_tests.generation import operations, prepare
 
 from . import raw
 from .common import MockProcess, RssSeries, env_int, log, mb, write_json, write_text
@@ -56,7 +56,7 @@ VENDOR, ADMIN = "vendor", "admin"
 
 def all_checks() -> list[CheckFunction]:
     load_all_checks()
-    return list(CHECKS.get_all())
+    return [check for check in CHECKS.get_all() if not isinstance(check, type)]   # functions only
 
 
 class SchemaFuzz:
@@ -91,7 +91,7 @@ class SchemaFuzz:
 
     @property
     def operations(self) -> list[Any]:
-        return [result.ok() for result in self.schema.get_all_operations()]
+        return operations(self.schema)
 
     def _after_validate(self) -> Any:
         def after_validate(context: Any, case: Any, response: Any, results: list[Any]) -> None:

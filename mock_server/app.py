@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
@@ -40,6 +40,9 @@ from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
 from .store import StoreUnavailable, resolved
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
 from .violations import REQUEST, Violation, note
+
+if TYPE_CHECKING:
+    from .store.postgresql import PostgreSQLStore
 
 HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": idempotent(scripted("createVideoGeneration",
@@ -204,29 +207,31 @@ class MockApp:
         await self.service.callbacks.start()
         background = [asyncio.create_task(self._prune())]
         if self.service.replicated:   # changes made on other replicas, pushed by PostgreSQL
-            background.append(asyncio.create_task(self.service.store.listen(self.service.heard)))
-        if self.service.shared:
-            background.append(asyncio.create_task(self._flush_journal()))
+            store = cast("PostgreSQLStore", self.service.store)
+            background.append(asyncio.create_task(store.listen(self.service.heard)))
+        journal = self.service.journal
+        if isinstance(journal, SharedJournal):   # self.service.shared
+            background.append(asyncio.create_task(self._flush_journal(journal)))
         try:
             yield
         finally:
             for task in background:
                 task.cancel()
-            if self.service.shared:
+            if isinstance(journal, SharedJournal):
                 try:
-                    await self.service.journal.flush()
+                    await journal.flush()
                 except StoreUnavailable:
                     logger.warning("the last journal entries could not be written")
             await self.service.callbacks.stop()
             if not self.service.store.local:   # opened here, on this loop: closed here too
                 await self.service.store.close()
 
-    async def _flush_journal(self) -> None:
+    async def _flush_journal(self, journal: SharedJournal) -> None:
         """Worker mode: this worker's journal entries reach the state file at least this often."""
         while True:
             await asyncio.sleep(SharedJournal.FLUSH_SECONDS)
             try:
-                await self.service.journal.flush()
+                await journal.flush()
             except StoreUnavailable:
                 pass   # PostgreSQL is down: requests get 503s meanwhile, and those entries are lost
             except Exception:   # a busy file now and then must not end the flushing

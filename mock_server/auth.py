@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
@@ -60,7 +60,7 @@ def bearer_handler_class(api_keys: tuple[str, ...]) -> type[AbstractSecurityHand
     return BearerKeyHandler
 
 
-def api_key_of(scope: dict) -> str:
+def api_key_of(scope: MutableMapping[str, Any]) -> str:
     """The bearer token the security middleware accepted for this request."""
     return scope["extensions"]["connexion_context"]["token_info"]["sub"]
 

@@ -275,7 +275,7 @@ def configure_logging(config: settings_module.Settings) -> None:
 def unreachable_store(config: Settings) -> str | None:
     """Why a PostgreSQL ``--state`` cannot be used, checked once before serving, so a wrong
     URL or a server that is down ends the start with one line rather than a traceback."""
-    if not is_postgresql(config.state):
+    if config.state is None or not is_postgresql(config.state):
         return None
     from .store.postgresql import unreachable
 

@@ -222,7 +222,7 @@ class JournalMiddleware:
     path pays nothing when logs are off.
     """
 
-    def __init__(self, app: ASGIApp, journal: RequestJournal, prefixes: tuple[str, ...],
+    def __init__(self, app: ASGIApp, journal: RequestJournal | SharedJournal, prefixes: tuple[str, ...],
                  json_logs: bool = False) -> None:
         self.app = app
         self.journal = journal

@@ -180,7 +180,7 @@ def read(spec: dict[str, Any]) -> Facts:
             elif str(status)[:1] in ("4", "5"):
                 example = media.get("example") or {}
                 if not example and isinstance(media.get("examples"), dict):
-                    first = next(iter(media["examples"].values()), {}) or {}
+                    first: dict[str, Any] = next(iter(media["examples"].values()), {}) or {}
                     example = first.get("value") or {}
                 error = example.get("error") if isinstance(example, dict) else None
                 facts.errors[key] = error.get("code") if isinstance(error, dict) else None

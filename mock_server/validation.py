@@ -52,7 +52,8 @@ class CompiledSchema:
         if self._validator.is_valid(instance):
             return []
         paths = [(*error.instance_path, name) for error in self._validator.iter_errors(instance)
-                 if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
+                 if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties)
+                 for name in error.kind.unexpected]
         return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
     def first_error(self, instance: Any, prefix: tuple[str, ...] = (),
@@ -196,7 +197,7 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
         return invalid_request(f"{label} must have at most {schema['maxProperties']} properties",
                                field)
     if name == "Format":
-        what = {"uri": "an absolute URI"}.get(schema.get("format"), f"a valid {schema.get('format')}")
+        what = {"uri": "an absolute URI"}.get(str(schema.get("format")), f"a valid {schema.get('format')}")
         return invalid_request(f"{label} must be {what}", field)
     if name == "Pattern":
         hint = schema.get("x-pattern-message") or f"match the pattern {schema.get('pattern')}"

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 
 from ..budget import Budget
 from ..contract import SPEC as SHIPPED_SPEC
-from ..generation import prepare
+from ..generation import operations, prepare
 from ..results import Report
 from .documents import DOCUMENT_CHECKS, DocumentCheck
 
@@ -70,7 +70,9 @@ def _describe(failure: Failure) -> str:
 def all_checks() -> list[CheckFunction]:
     """Every check Schemathesis registers, plus ours on each answer."""
     load_all_checks()
-    return list(CHECKS.get_all()) + [_as_schemathesis_check(check) for check in DOCUMENT_CHECKS]
+    # The registry also admits check classes (stateful phases); responses take functions.
+    registered = [check for check in CHECKS.get_all() if not isinstance(check, type)]
+    return registered + [_as_schemathesis_check(check) for check in DOCUMENT_CHECKS]
 
 
 def hypothesis_settings(max_examples: int, **extra: Any) -> hypothesis.settings:
@@ -122,8 +124,8 @@ class Fuzzer:
 
     def _skip_rows(self) -> None:
         for check, reason in self.skip_checks.items():
-            for result in self.schema.get_all_operations():
-                self.report.skip(self._phase, check, result.ok().label, reason)
+            for operation in operations(self.schema):
+                self.report.skip(self._phase, check, operation.label, reason)
 
     def curl(self, case: schemathesis.Case, failure: Failure | None = None) -> str:
         """A curl that sends what the failing request sent.
@@ -171,8 +173,7 @@ class Fuzzer:
         def send(case: schemathesis.Case) -> None:   # Hypothesis wants a plain function
             self.send(case)
 
-        for result in self.schema.get_all_operations():
-            operation = result.ok()
+        for operation in operations(self.schema):
             test = create_test(operation=operation, test_func=send, config=HypothesisTestConfig(
                 project=self.schema.config, modes=list(HypothesisTestMode),
                 settings=hypothesis_settings(max_examples)))

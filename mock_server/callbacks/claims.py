@@ -21,8 +21,9 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain import lifecycle
 from ..domain.task import Task
@@ -78,9 +79,10 @@ class ClaimingDispatcher(LoopBound):
         self._runner = asyncio.create_task(self._run(), name="callback-claims")
 
     def _listen(self, on: bool) -> None:
-        pairs = [(self.service.clock_listeners, self._on_change),
-                 (self.service.reset_listeners, self._on_reset),
-                 (self.service.task_listeners, self._on_task)]
+        pairs: list[tuple[list[Any], Callable[..., None]]] = [
+            (self.service.clock_listeners, self._on_change),
+            (self.service.reset_listeners, self._on_reset),
+            (self.service.task_listeners, self._on_task)]
         for listeners, listener in pairs:
             (listeners.append if on else listeners.remove)(listener)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -25,7 +25,7 @@ class LoopBound:
         else:
             self._loop.call_soon_threadsafe(function, *args)
 
-    def _idle(self) -> Awaitable[None]:
+    def _idle(self) -> Coroutine[Any, Any, None]:
         raise NotImplementedError
 
     def wait_idle(self, timeout: float = 5.0) -> None:

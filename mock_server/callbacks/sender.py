@@ -40,6 +40,7 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import certifi
@@ -377,7 +378,7 @@ class Sender:
 
     async def _connect(self, key: PoolKey) -> _Exchange:
         scheme, address, port, host = key
-        tls = {"ssl": self._tls, "server_hostname": host} if scheme == "https" else {}
+        tls: dict[str, Any] = {"ssl": self._tls, "server_hostname": host} if scheme == "https" else {}
         _transport, connection = await asyncio.get_running_loop().create_connection(
             _Exchange, address, port, **tls)
         self._pool.opened += 1

@@ -40,8 +40,9 @@ class Store(Protocol):
 
     async def count(self) -> int: ...
 
-    async def put_value(self, key: str, value: Any) -> None:
-        """Keep a JSON-serialisable value (clock, rules, balances, idempotency records)."""
+    async def put_value(self, key: str, value: Any, at: float | None = None) -> None:
+        """Keep a JSON-serialisable value (clock, rules, balances, idempotency records);
+        ``at``: the mock time it belongs to, after which ``--retention`` forgets it."""
 
     async def get_value(self, key: str, default: Any = None) -> Any: ...
 
