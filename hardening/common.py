@@ -166,7 +166,7 @@ class MockProcess:
     def admin_headers(self) -> dict[str, str]:
         return {"X-Mock-Admin-Token": self.admin_token} if self.admin_token else {}
 
-    def start(self, timeout: float = 20.0) -> MockProcess:
+    def start(self, timeout: float = 20.0) -> Self:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", LOOPBACK,
                    "--port", str(self.port), *self.args]

@@ -41,7 +41,7 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         mock = MockProcess(*mock_args(scenario, receiver, speed, seed), "--state", str(state),
                            name="crash", admin_token=ADMIN_TOKEN)
         mock.start()
-        window = {"down": False, "until": 0.0}
+        window: dict[str, Any] = {"down": False, "until": 0.0}
         events: list[dict[str, Any]] = []
 
         def down() -> bool:

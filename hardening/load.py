@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from .receiver import CallbackReceiver
 
 CREATE = "/v1/videos/generations"
 TERMINAL = {"completed", "failed"}
-BODIES = [
+BODIES: list[dict[str, Any]] = [
     {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse beam sweeping across a stormy sea"},
     {"model": "grok-imagine-image-to-video", "prompt": "A paper boat drifts down a rainy street",
      "image_urls": ["https://example.com/image.jpg"]},
@@ -85,7 +85,7 @@ class Load:
         self.down = down   # crash mode: True while the mock is known to be down/restarting
         self._deadline = 0.0
 
-    async def run(self, during: Callable[[], Awaitable[None]] | None = None) -> LoadStats:
+    async def run(self, during: Callable[[], Coroutine[Any, Any, None]] | None = None) -> LoadStats:
         self._deadline = time.monotonic() + self.duration
         limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=15, limits=limits) as http:
@@ -142,7 +142,7 @@ class Load:
                 callback = "ok"
             elif self.receiver is not None and roll < CALLBACK_OK_SHARE + CALLBACK_FAIL_SHARE:
                 callback = "fail"
-            if callback:
+            if callback and self.receiver is not None:
                 body["callback_url"] = self.receiver.url(f"/{callback}/{number}/{serial}")
             self.stats.creates_attempted += 1
             response = await self._request(http, "POST", CREATE, json=body, headers=headers)
@@ -240,7 +240,7 @@ def account(base_url: str, admin: dict[str, str], stats: LoadStats,
         if delivery["replay_of"] is None:
             by_task[delivery["task_id"]].append(delivery)
     hits = receiver.by_task() if receiver is not None else Counter()
-    callbacks = Counter()
+    callbacks: Counter[str] = Counter()
     lost: list[str] = []
     duplicates = 0
     for seen in stats.seen.values():

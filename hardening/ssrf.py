@@ -167,8 +167,9 @@ class ConnectGuard:
             check(sock, address)
             return original_connect_ex(sock, address)
 
-        socket.socket.connect = connect          # type: ignore[method-assign]
-        socket.socket.connect_ex = connect_ex    # type: ignore[method-assign]
+        # Patched on the class for the guard's lifetime; mypy refuses assigning to methods.
+        socket.socket.connect = connect          # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = connect_ex    # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:

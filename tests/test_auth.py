@@ -40,10 +40,10 @@ def server(settings: Settings) -> Iterator[RunningServer]:
 
 def call(server: RunningServer, method: str, path: str, authorization: str | bytes | None,
          headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-    headers = dict(headers or {})
+    sent: dict[str, Any] = dict(headers or {})   # the Authorization header may be raw bytes
     if authorization is not None:
-        headers["Authorization"] = authorization
-    return httpx.request(method, server.url + path, headers=headers, timeout=10, **kwargs)
+        sent["Authorization"] = authorization
+    return httpx.request(method, server.url + path, headers=sent, timeout=10, **kwargs)
 
 
 def expect_unauthorized(response: httpx.Response, *says: str) -> None:

@@ -94,8 +94,8 @@ def test_every_key_is_compared_through_the_http_stack(compare_calls: list[Any]) 
 def _admin_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
     """One request per admin operation (paths with placeholders filled in)."""
     spec = load_spec(ADMIN_SPEC)
-    bodies = {"adminAdvanceClock": {"seconds": 1}, "adminAddRule": {"action": {"delay": 0}}}
-    requests = []
+    bodies: dict[str, dict[str, Any]] = {"adminAdvanceClock": {"seconds": 1}, "adminAddRule": {"action": {"delay": 0}}}
+    requests: list[tuple[str, str, dict[str, Any] | None]] = []
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method not in {"get", "post", "delete", "put", "patch"}:

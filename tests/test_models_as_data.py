@@ -152,7 +152,7 @@ def test_an_aspect_ratio_without_a_shipped_video_gets_the_model_s_default(mock: 
 
 def test_the_fourth_model_s_callback_carries_its_document(mock: Any) -> None:
     server, http = mock
-    receiver = http.receiver   # type: ignore[attr-defined]
+    receiver = http.receiver
     task_id = create(http, {**ACME, "seconds": 12, "callback_url": receiver.url()})["id"]
     advance(server, http, 159)
     assert receiver.requests == []

@@ -49,7 +49,7 @@ def run(ctx: Context) -> dict[str, Any]:
     if not (certs / "ca.pem").exists():
         subprocess.run([str(Path(sys.executable).parent / "evolink-mock"), "certs", str(certs)],
                        check=True, stdout=subprocess.DEVNULL)
-    sources = {"": None}
+    sources: dict[str, Path | None] = {"": None}
     if ctx.args.baseline_ref:
         sources["baseline_"] = checkout(ctx.args.baseline_ref)
     for key, scheme, share, _target in BURSTS:

@@ -107,19 +107,19 @@ def summarise_profile(raw: Path, title: str, seconds: int, rate: int,
     inclusive: collections.Counter[str] = collections.Counter()
     by_file: collections.Counter[str] = collections.Counter()
     by_stage: collections.Counter[str] = collections.Counter()
-    for frames, count in stacks:
+    for frames, samples in stacks:
         names = [f"{func} ({path})" for func, path in frames]
         if names:
-            self_time[names[-1]] += count
-            by_file[frames[-1][1]] += count
+            self_time[names[-1]] += samples
+            by_file[frames[-1][1]] += samples
         for name in set(names):
-            inclusive[name] += count
+            inclusive[name] += samples
         stage = "other (startup, idle bookkeeping)"
         for func, path in frames:
             found = stage_of(func, path)
             if found:
                 stage = found
-        by_stage[stage] += count
+        by_stage[stage] += samples
 
     def pct(n: int) -> str:
         return f"{100 * n / total:5.1f}%"
