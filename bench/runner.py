@@ -127,7 +127,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proc 
         except (httpx.HTTPError, OSError):
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{what}: not ready after {timeout:g} s" + (f". Its log:\n{proc.tail()}" if proc else ""))
+    raise SystemExit(f"{what}: not ready after {timeout:g} s"
+                     + (f". Its log:\n{proc.tail()}" if proc else ""))
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -198,7 +199,8 @@ def ensure_prism() -> None:
     PRISM_DIR.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
                              "--prefix", str(PRISM_DIR), f"@stoplight/prism-cli@{PRISM_VERSION}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+                            check=False)
     if result.returncode != 0 or installed_prism_version() != PRISM_VERSION:
         raise SystemExit(f"npm install of Prism failed:\n{result.stdout[-3000:]}")
 
@@ -209,7 +211,8 @@ def http_stack(env: dict[str, str]) -> str:
              "def has(m):\n"
              "    try:\n        return u.find_spec(m) is not None\n"
              "    except ImportError:\n        return False\n"
-             "print(('httptools' if has('httptools') else 'h11') + ' + ' + ('uvloop' if has('uvloop') else 'asyncio'))")
+             "print(('httptools' if has('httptools') else 'h11') + ' + ' + ('uvloop' if has('uvloop') else "
+             "'asyncio'))")
     result = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
     return result.stdout.strip() or "?"
@@ -260,7 +263,8 @@ def run_wrk(url: str, *, seconds: int, threads: int, connections: int,
            "BENCH_BODY_FILE": str(body_file) if body_file else ""}
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
            "-s", str(WRK_LUA), url]
-    busy0, server0, wrk0, wall0 = (machine_busy_seconds(), group_cpu_seconds(server_pgid) if server_pgid else 0.0,
+    busy0, server0, wrk0, wall0 = (machine_busy_seconds(),
+                                   group_cpu_seconds(server_pgid) if server_pgid else 0.0,
                                    children_cpu_seconds(), time.monotonic())
     result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, timeout=seconds + 60, check=False)

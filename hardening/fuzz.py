@@ -350,15 +350,20 @@ def markdown(report: dict[str, Any]) -> str:
         "| figure | value |",
         "|---|---|",
         f"| Schemathesis cases (both specs, positive + negative, all checks) | {st['cases']} |",
-        f"| of which vendor API / admin API | {st['specs'][VENDOR]['cases']} / {st['specs'][ADMIN]['cases']} |",
+        f"| of which vendor API / admin API | {st['specs'][VENDOR]['cases']} / "
+        f"{st['specs'][ADMIN]['cases']} |",
         f"| 5xx answers | {st['server_errors_5xx']} |",
         f"| answers outside the spec | {st['out_of_spec_responses']} |",
-        f"| other check failures | {sum(st['other_check_failures'].values())} {st['other_check_failures'] or ''} |",
+        f"| other check failures | {sum(st['other_check_failures'].values())} "
+        f"{st['other_check_failures'] or ''} |",
         f"| transport errors | {st['transport_errors']} |",
-        f"| raw malformed requests (memory + --state) | {rawr['cases']}, failed {rawr['failed']}, 5xx {rawr['server_errors_5xx']} |",
+        f"| raw malformed requests (memory + --state) | {rawr['cases']}, failed {rawr['failed']}, 5xx "
+        f"{rawr['server_errors_5xx']} |",
         f"| server alive throughout | {report['server_alive_throughout']} |",
-        f"| server RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / {mb(rss.get('max_kb'))} |",
-        f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / {rss.get('second_half_slope_kb_per_min')} kB/min |",
+        f"| server RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / "
+        f"{mb(rss.get('max_kb'))} |",
+        f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / "
+        f"{rss.get('second_half_slope_kb_per_min')} kB/min |",
         "",
         "## Statuses",
         "",

@@ -189,7 +189,7 @@ Serve your callback handler over HTTPS with them, e.g. on port 8443:
   uvicorn app:app --port 8443 --ssl-keyfile {directory}/localhost-key.pem --ssl-certfile {directory}/localhost-cert.pem
 then run the mock with:
   evolink-mock serve --callback-ca {directory}/ca.pem --allow-callback-host localhost:8443
-and create tasks with "callback_url": "https://localhost:8443/your/path".""")
+and create tasks with "callback_url": "https://localhost:8443/your/path".""")  # noqa: E501 - a command to paste
     return 0
 
 
@@ -246,7 +246,8 @@ def proxy_banner(config: settings_module.Settings) -> str:
         f"  API          {base}/v1/... -> {config.upstream.rstrip('/')}/v1/...",
         f"  upstream CA  {config.upstream_ca or 'system CAs'}",
         f"  invalid      requests {invalid}",
-        f"  creates      {'at most ' + str(config.max_creates) if config.max_creates is not None else 'no limit'}",
+        "  creates      "
+        + (f"at most {config.max_creates}" if config.max_creates is not None else "no limit"),
         f"  record       {config.record or 'off (--record FILE.har)'}",
         f"  violations   {base}/_mock/journal, dashboard {base}/_mock/ui",
     ]

@@ -67,7 +67,9 @@ def _names_in(schema: dict[str, Any]) -> list[str]:
 
 
 def _component(ref: Any) -> str | None:
-    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and ref.startswith("#/components/schemas/") else None
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        return ref.rsplit("/", 1)[-1]
+    return None
 
 
 def spec_models(spec: dict[str, Any]) -> list[SpecModel]:

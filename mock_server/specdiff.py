@@ -213,7 +213,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                               f"{'required' if new['required'] else 'optional'}"))
     if old["nullable"] != new["nullable"]:
         breaking = old["nullable"] if request else new["nullable"]
-        changes.append(Change(breaking, where, f"{label} {'may now be' if new['nullable'] else 'may no longer be'} null"))
+        nullable = "may now be" if new["nullable"] else "may no longer be"
+        changes.append(Change(breaking, where, f"{label} {nullable} null"))
     for key in ("enum", "items.enum"):
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -221,7 +222,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
         if before is None or after is None:
             # An enum appearing restricts values; one disappearing frees them.
             breaking = (after is not None) if request else (after is None)
-            changes.append(Change(breaking, where, f"{label}: {key} {'added' if after is not None else 'removed'}",
+            changes.append(Change(breaking, where, f"{label}: {key} "
+                                                   f"{'added' if after is not None else 'removed'}",
                                   before, after))
             continue
         gone = [v for v in before if v not in after]

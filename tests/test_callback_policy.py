@@ -266,7 +266,8 @@ def test_parse_allowed_host_accepts_host_and_optional_port(text: str, expected: 
 @pytest.mark.parametrize(
     "text",
     ["", "localhost:", "localhost:0", "localhost:70000", "localhost:http", "http://localhost:8443",
-     "user@localhost", "::1", "::1:8443", "[::1", "[::1]x", "a b", "exa%6dple.com", "127.1", "[fe80::1%eth0]"],
+     "user@localhost", "::1", "::1:8443", "[::1", "[::1]x", "a b", "exa%6dple.com", "127.1",
+     "[fe80::1%eth0]"],
 )
 def test_parse_allowed_host_rejects_junk(text: str) -> None:
     with pytest.raises(ValueError, match=r"allowed (callback )?host"):

@@ -87,7 +87,8 @@ def test_a_state_file_that_is_not_sqlite(garbage: Path) -> None:
     ({"EVOLINK_MOCK_SPEED": "fast"}, "EVOLINK_MOCK_SPEED='fast': expected a number above 0"),
     ({"EVOLINK_MOCK_PORT": "eighty"}, "EVOLINK_MOCK_PORT='eighty': expected a whole number"),
     ({"EVOLINK_MOCK_CLOCK": "sometimes"}, "EVOLINK_MOCK_CLOCK='sometimes': expected one of scaled, manual"),
-    ({"EVOLINK_MOCK_VALIDATE_RESPONSES": "maybe"}, "EVOLINK_MOCK_VALIDATE_RESPONSES='maybe': expected true or false"),
+    ({"EVOLINK_MOCK_VALIDATE_RESPONSES": "maybe"}, "EVOLINK_MOCK_VALIDATE_RESPONSES='maybe': expected true "
+                                                   "or false"),
     ({"EVOLINK_MOCK_ALLOW_CALLBACK_HOSTS": "https://x.test/"}, "EVOLINK_MOCK_ALLOW_CALLBACK_HOSTS="),
 ])
 def test_environment_variables(env: dict[str, str], expected: str) -> None:

@@ -59,7 +59,8 @@ def test_dashboard_is_guarded_like_the_admin_api_and_takes_the_token_from_the_ur
         url = f"{server.url}/_mock/ui"
         assert httpx.get(url).status_code == 401
         assert httpx.get(url, params={"token": "nope"}).json()["error"]["code"] == "admin_forbidden"
-        assert httpx.get(url, params={"token": TOKEN}, headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
+        assert httpx.get(url, params={"token": TOKEN},
+                         headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
         assert httpx.get(url, headers={"X-Mock-Admin-Token": TOKEN}).status_code == 200
         page = httpx.get(url, params={"token": TOKEN})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -223,7 +224,8 @@ def test_failed_delivery_shows_its_attempts_and_replay_sends_again(
         # until() calls the lambda before the loop moves on.
         page.until(lambda: [d["sent"] for d in page.deliveries(task_id)] == [attempts - 1])  # noqa: B023
         page.advance(wait)
-    [failed] = page.until(lambda: (found := page.deliveries(task_id)) and found[0]["state"] == "failed" and found)
+    [failed] = page.until(
+        lambda: (found := page.deliveries(task_id)) and found[0]["state"] == "failed" and found)
     assert failed["sent"] == 4 and failed["text"].count("500") == 4
     assert len(receiver.wait_for(4)) == 4
 

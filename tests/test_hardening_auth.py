@@ -94,7 +94,8 @@ def test_every_key_is_compared_through_the_http_stack(compare_calls: list[Any]) 
 def _admin_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
     """One request per admin operation (paths with placeholders filled in)."""
     spec = load_spec(ADMIN_SPEC)
-    bodies: dict[str, dict[str, Any]] = {"adminAdvanceClock": {"seconds": 1}, "adminAddRule": {"action": {"delay": 0}}}
+    bodies: dict[str, dict[str, Any]] = {"adminAdvanceClock": {"seconds": 1},
+                                         "adminAddRule": {"action": {"delay": 0}}}
     requests: list[tuple[str, str, dict[str, Any] | None]] = []
     for path, item in spec["paths"].items():
         for method, operation in item.items():
@@ -195,12 +196,15 @@ def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
         assert http.get(f"/v1/tasks/{task_id}", headers=good).status_code == 200
         # Rejected requests are journaled with their bodies: none of these carries the key.
         assert http.post("/v1/videos/generations", headers=good, json={"model": "nope"}).status_code == 400
-        assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
+        assert http.get(f"/v1/tasks/{task_id}",
+                        headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
         for header in (f"Basic {SECRET_KEY}", f"Bearer  {SECRET_KEY} extra", f"bearer {SECRET_KEY}",
                        SECRET_KEY, f"Token {WRONG_KEY}"):
-            assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": header}).status_code in (200, 401)
+            assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": header}).status_code in (200,
+                                                                                                       401)
         assert http.get(f"/_mock/ui?token={ADMIN_TOKEN}").status_code == 200
-        assert http.get("/_mock/health", headers={"X-Mock-Admin-Token": "wrong-" + ADMIN_TOKEN}).status_code == 403
+        assert http.get("/_mock/health",
+                        headers={"X-Mock-Admin-Token": "wrong-" + ADMIN_TOKEN}).status_code == 403
         http.post("/_mock/clock/advance", headers=admin, json={"seconds": 400}).raise_for_status()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

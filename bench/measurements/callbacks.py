@@ -210,8 +210,9 @@ def rows(results: dict[str, Any]) -> list[str]:
             verdict = "info" if target is None or prefix else mark(
                 sent["p99"] <= target and cb["exactly_once"])
             lines.append(
-                f"| Callback lag due→sent, {cb['tasks']:,} due at once to one {scheme.upper()} receiver{who}: "
-                f"p50 / p99 (max) | {sent['p50']:.1f} / {sent['p99']:.1f} ms ({sent['max']:.1f}); received p99 "
+                f"| Callback lag due→sent, {cb['tasks']:,} due at once to one {scheme.upper()} "
+                f"receiver{who}: p50 / p99 (max) | {sent['p50']:.1f} / {sent['p99']:.1f} ms "
+                f"({sent['max']:.1f}); received p99 "
                 f"{arrived.get('p99', float('nan')):.1f} ms; {cb['delivered']}/{cb['tasks']} delivered, "
                 f"{'each exactly once' if cb['exactly_once'] else 'NOT exactly once'}; mock CPU "
                 f"{cb['mock_cpu_ms_per_callback']:.2f} ms per callback | | | "

@@ -121,9 +121,12 @@ def rows(results: dict[str, Any]) -> list[str]:
             mock, prism = entry[name], entry.get("prism")
             ratio = f"{entry[key + 'ratio']:.2f}×" if entry.get(key + "ratio") else "n/a"
             lines.append(
-                f"| {label}, {how}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / {mock['p99_ms']:.1f} ms | "
-                + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms" if prism else "not run")
-                + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | {mark(entry[key + 'pass'])} |")
+                f"| {label}, {how}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / "
+                f"{mock['p99_ms']:.1f} ms | "
+                + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms"
+                   if prism else "not run")
+                + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | "
+                  f"{mark(entry[key + 'pass'])} |")
     return lines
 
 

@@ -169,10 +169,12 @@ def profile_mock(ctx: Context, profiles: Path) -> dict[str, Any]:
             if not raw.exists():
                 progress(f"profile {endpoint}: py-spy wrote nothing ({err.strip()[-300:]})")
                 continue
-            title = f"{endpoint} {path if endpoint == 'POST' else GET_PATH} on the mock, wrk -t{args.threads} -c{args.connections}"
+            title = (f"{endpoint} {path if endpoint == 'POST' else GET_PATH} on the mock, "
+                     f"wrk -t{args.threads} -c{args.connections}")
             spy_summary = next((ln.split("py-spy> ", 1)[-1] for ln in err.splitlines()
                                 if "Samples:" in ln), "")
-            note = f"(py-spy: {spy_summary}; errors are samples lost to --nonblocking.)" if spy_summary else ""
+            note = (f"(py-spy: {spy_summary}; errors are samples lost to --nonblocking.)"
+                    if spy_summary else "")
             text, stages = summarise_profile(raw, title, args.profile_seconds, args.profile_rate, note)
             target = profiles / f"{endpoint.lower()}.txt"
             target.write_text(text)
