@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LEFT_BEHIND = [".venv/bin/python", ".pytest_cache/x", ".hypothesis/examples/x", "reports/fuzz.md",
+LEFT_BEHIND = [".venv/bin/python", ".pytest_cache/x", ".hypothesis/examples/x", ".mypy_cache/x",
+               ".ruff_cache/x", "reports/fuzz.md",
                "bench/.tmp/results.json", "evolink_mock.egg-info/PKG-INFO", "certs/ca.pem",
                "result.mp4", "task.json", "mock_server/__pycache__/x.pyc"]
 
