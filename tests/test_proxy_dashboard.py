@@ -23,7 +23,7 @@ def proxied(tmp_path) -> Iterator[tuple[RunningServer, object]]:
 
 
 def test_an_answer_that_breaks_the_spec_shows_as_a_violation_with_its_pointer(
-        driver, proxied) -> None:  # noqa: F811
+        driver, proxied) -> None:  # noqa: F811 - driver: the browser fixture imported above
     server, drifting = proxied
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}) as http:
         task_id = http.post("/v1/videos/generations", json=GROK).json()["id"]
