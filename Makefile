@@ -18,8 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/evolink-mock serve
 
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (as on our CI image): every
+# pytest process otherwise compiles our modules and assertion-rewrites ~465 plugin modules
+# again (collecting tests/test_schemathesis.py: 22-29 s without the cache, 11-15 s with it,
+# load average 6), and the suite starts dozens of pytest and server processes.
 test: lint browser postgresql
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n auto --dist loadfile
 
 # ruff over the whole checkout, mypy over the directories pyproject.toml lists (every one
 # that holds our Python); the rules and the reason for each exception are there too.
