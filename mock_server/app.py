@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
@@ -31,16 +33,19 @@ from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.host import Dispatcher
 from .errors import ApiError
 from .journal import SharedJournal
-from .recording import JournalMiddleware
 from .middleware import middleware_stack
+from .recording import JournalMiddleware
 from .routing import ConcretePathsFirst, NoSlashRedirects, OperationDispatcher, not_found
 from .scenario_files import scenario_rules
 from .scope import CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION
 from .service import MockService
 from .settings import Settings
-from .store import StoreUnavailable, resolved
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
+from .store import StoreUnavailable, resolved
 from .validation import MediaTypes, SpecParameterValidator, body_validator_class
+
+if TYPE_CHECKING:
+    from .store.postgresql import PostgreSQLStore
 
 HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": idempotent(scripted("createVideoGeneration",
@@ -106,7 +111,7 @@ class MockApp:
         self.allow_table = path_methods(spec) + path_methods(admin_spec, ADMIN_BASE_PATH)
         self._load_scenarios()
         front = landing.AdminFrontDoor(NoSlashRedirects(self.asgi), self.settings.admin_token)
-        concrete = {path: allow for path, allow in path_methods(spec, literal=True)}
+        concrete = dict(path_methods(spec, literal=True))
         self.outer = JournalMiddleware(ConcretePathsFirst(front, concrete),
                                        self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
@@ -129,17 +134,19 @@ class MockApp:
         unsubscribe = self.service.subscribe(callbacks.listeners)
         background = [asyncio.create_task(self._prune())]
         if self.service.replicated:   # changes made on other replicas, pushed by PostgreSQL
-            background.append(asyncio.create_task(self.service.store.listen(self.service.heard)))
-        if self.service.shared:
-            background.append(asyncio.create_task(self._flush_journal()))
+            store = cast("PostgreSQLStore", self.service.store)
+            background.append(asyncio.create_task(store.listen(self.service.heard)))
+        journal = self.service.journal
+        if isinstance(journal, SharedJournal):   # self.service.shared
+            background.append(asyncio.create_task(self._flush_journal(journal)))
         try:
             yield
         finally:
             for task in background:
                 task.cancel()
-            if self.service.shared:
+            if isinstance(journal, SharedJournal):
                 try:
-                    await self.service.journal.flush()
+                    await journal.flush()
                 except StoreUnavailable:
                     logger.warning("the last journal entries could not be written")
             unsubscribe()
@@ -147,12 +154,12 @@ class MockApp:
             if not self.service.store.local:   # opened here, on this loop: closed here too
                 await self.service.store.close()
 
-    async def _flush_journal(self) -> None:
+    async def _flush_journal(self, journal: SharedJournal) -> None:
         """Worker mode: this worker's journal entries reach the state file at least this often."""
         while True:
             await asyncio.sleep(SharedJournal.FLUSH_SECONDS)
             try:
-                await self.service.journal.flush()
+                await journal.flush()
             except StoreUnavailable:
                 pass   # PostgreSQL is down: requests get 503s meanwhile, and those entries are lost
             except Exception:   # a busy file now and then must not end the flushing
@@ -232,7 +239,7 @@ def callback_dispatcher(service: MockService) -> Dispatcher:
     """Sends callbacks while the server runs (started and stopped by the app's lifespan).
     Replicas claim due callbacks from PostgreSQL, so any of them may send any callback."""
     if service.replicated:
-        from .callbacks.claims import ClaimingDispatcher   # psycopg: only for PostgreSQL
+        from .callbacks.claims import ClaimingDispatcher  # psycopg: only for PostgreSQL
 
         return ClaimingDispatcher(service)
     return CallbackDispatcher(service)

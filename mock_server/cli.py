@@ -7,15 +7,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, specdiff
 from . import settings as settings_module
-from . import specdiff
 from .banners import banner, proxy_banner
 from .foreground import serve, serve_proxy
 from .logs import configure_logging
-from .models import check as check_models, model_names
+from .models import check as check_models
+from .models import model_names
 from .rehearsal import DEFAULT_ERROR_CODE, DEFAULT_URL, FAILURE_CODES, SPEC, certs, replay, trigger
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .spec import VENDOR_SPEC, SpecError, load_spec
 from .store import is_postgresql
 
@@ -118,7 +118,7 @@ def spec_problem(config: settings_module.Settings) -> str | None:
 def unreachable_store(config: Settings) -> str | None:
     """Why a PostgreSQL ``--state`` cannot be used, checked once before serving, so a wrong
     URL or a server that is down ends the start with one line rather than a traceback."""
-    if not is_postgresql(config.state):
+    if config.state is None or not is_postgresql(config.state):
         return None
     from .store.postgresql_connections import unreachable
 

@@ -13,9 +13,10 @@ import asyncio
 import json
 import re
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .store.base import RESETS, SharedStore
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -22,11 +22,11 @@ from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
 from .scope import CLOSE_CONNECTION_EXTENSION
-from .settings import Settings, SettingError
+from .service import MockService
+from .settings import SettingError, Settings
 from .sockets import bound_socket
 from .spec import SpecError
 from .store import resolved
-
 
 
 class ClosableHttpProtocol(HttpToolsProtocol):
@@ -40,7 +40,8 @@ class ClosableHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}
+        # uvicorn's HTTPScope types the values of extensions as dicts; ASGI leaves them free.
+        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}  # type: ignore[dict-item]
 
 
 def uvicorn_config(app: Any, host: str, port: int = 0, **options: Any) -> uvicorn.Config:
@@ -76,7 +77,7 @@ class RunningServer:
         self.port = 0
 
     @property
-    def service(self):  # noqa: ANN201 - re-exported type would be circular here
+    def service(self) -> MockService:
         return self.app.service
 
     @property
@@ -85,10 +86,10 @@ class RunningServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
-    def start(self) -> "RunningServer":
+    def start(self) -> Self:
         sock = bound_socket(self.settings.host, self._requested_port)
         self.port = sock.getsockname()[1]
-        tls = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
+        tls: dict[str, Any] = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
         self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, **tls))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"evolink-mock:{self.port}", daemon=True)
@@ -112,7 +113,7 @@ class RunningServer:
         if self.app.service.store.local:   # a networked store is closed by the app's lifespan
             resolved(self.app.service.store.close())
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -80,7 +80,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                               f"{'required' if new['required'] else 'optional'}"))
     if old["nullable"] != new["nullable"]:
         breaking = old["nullable"] if request else new["nullable"]
-        changes.append(Change(breaking, where, f"{label} {'may now be' if new['nullable'] else 'may no longer be'} null"))
+        nullable = "may now be" if new["nullable"] else "may no longer be"
+        changes.append(Change(breaking, where, f"{label} {nullable} null"))
     for key in ("enum", "items.enum"):
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -88,7 +89,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
         if before is None or after is None:
             # An enum appearing restricts values; one disappearing frees them.
             breaking = (after is not None) if request else (after is None)
-            changes.append(Change(breaking, where, f"{label}: {key} {'added' if after is not None else 'removed'}",
+            changes.append(Change(breaking, where, f"{label}: {key} "
+                                                   f"{'added' if after is not None else 'removed'}",
                                   before, after))
             continue
         gone = [v for v in before if v not in after]
@@ -108,10 +110,9 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                                   before, after))
     for key, (for_request, for_response) in CHANGED.items():
         for item in (key, f"items.{key}"):
-            if item in old or item in new:
-                if old.get(item) != new.get(item):
-                    changes.append(Change(for_request if request else for_response, where,
-                                          f"{label}: {item} changed", old.get(item), new.get(item)))
+            if (item in old or item in new) and old.get(item) != new.get(item):
+                changes.append(Change(for_request if request else for_response, where,
+                                      f"{label}: {item} changed", old.get(item), new.get(item)))
     return changes
 
 

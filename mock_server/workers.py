@@ -14,16 +14,16 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
 from types import FrameType
-from typing import Callable
 
 import uvicorn
 
 from .logs import configure_logging
 from .server import build_app, freeze_after_full_collections, uvicorn_config
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .sockets import listen
 
 logger = logging.getLogger("evolink_mock.workers")

@@ -25,8 +25,8 @@ from contextlib import suppress
 from typing import cast
 
 from ..domain import lifecycle
-from ..domain.task import Task
 from ..domain.delivery import PENDING, Delivery
+from ..domain.task import Task
 from ..store.base import StoreUnavailable
 from ..store.postgresql import PostgreSQLStore, callback_due
 from .host import CallbackHost, Listeners

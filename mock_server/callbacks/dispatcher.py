@@ -23,8 +23,8 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, cast
 
 from ..domain import lifecycle
-from ..domain.task import Task
 from ..domain.delivery import PENDING, Delivery
+from ..domain.task import Task
 from ..store.base import CANCELS
 from .host import CallbackHost, Listeners
 from .loop import LoopBound

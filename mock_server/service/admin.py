@@ -31,7 +31,7 @@ class Admin(Tasks, Scripting):
             task.cancelled_at = self.now()
             await self.store.put(task)
             if self.shared:
-                await self.store.bump(CANCELS)
+                await self.shared_store.bump(CANCELS)
         self._changed(task)
         return task
 
@@ -55,7 +55,7 @@ class Admin(Tasks, Scripting):
                 self.clock = Clock.start(self.clock.speed, self.clock.wall)
             await self._save_clock(self.clock)
             if self.shared:
-                self._resets = await self.store.bump(RESETS)
+                self._resets = await self.shared_store.bump(RESETS)
         self.rules = []
         await self.journal.clear()
         if restart:

@@ -80,7 +80,7 @@ class Scripting(ServiceState):
             return next(self._rule_ids)
         taken = [int(rule.id.rsplit("-", 1)[-1]) for rule in self.rules
                  if rule.id.rsplit("-", 1)[-1].isdigit()]
-        return max([await self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
+        return max([await self.shared_store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
 
     async def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules

@@ -14,7 +14,7 @@ import itertools
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from ..callbacks.host import Dispatcher, Listeners
 from ..callbacks.policy import CallbackPolicy, parse_allowed_host
@@ -27,7 +27,16 @@ from ..journal import RequestJournal, SharedJournal
 from ..models import behaviours, spec_models
 from ..settings import Settings
 from ..spec import error_codes, operations
-from ..store import GENERATION, RESETS, Store, StoreUnavailable, is_postgresql, open_store, resolved
+from ..store import (
+    GENERATION,
+    RESETS,
+    SharedStore,
+    Store,
+    StoreUnavailable,
+    is_postgresql,
+    open_store,
+    resolved,
+)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -77,7 +86,7 @@ class ServiceState:
         self.clock_listeners: list[Callable[[], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
         self.journal: RequestJournal | SharedJournal = (
-            SharedJournal(self.now, self.store) if self.shared else RequestJournal(self.now))
+            SharedJournal(self.now, self.shared_store) if self.shared else RequestJournal(self.now))
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         if self.store.local:
@@ -87,6 +96,12 @@ class ServiceState:
         """An error with the code and type the spec documents for this operation and status."""
         code, type_ = self.error_codes.get((operation_id, status), ("", ""))
         return ApiError(status, message, code=code, type=type_, **kwargs)
+
+    @property
+    def shared_store(self) -> SharedStore:
+        """The store, for the code that runs only when ``self.shared``: open_store gave a
+        SQLite or PostgreSQL store then, both of which are SharedStores."""
+        return cast(SharedStore, self.store)
 
     @property
     def store_kind(self) -> str:
@@ -102,8 +117,8 @@ class ServiceState:
         self.rules = await self._stored_rules()
         self._rule_ids = itertools.count(len(self.rules) + 1)
         if self.shared:
-            self._generation, self._resets = (await self.store.counter(GENERATION),
-                                              await self.store.counter(RESETS))
+            self._generation, self._resets = (await self.shared_store.counter(GENERATION),
+                                              await self.shared_store.counter(RESETS))
             await self.journal.open()
         self.opened = True
 
@@ -180,7 +195,7 @@ class ServiceState:
         """Take up what other workers changed since this one last looked; True if anything.
 
         One read of a counter when nothing changed, so every request can afford it."""
-        if not self.shared or await self.store.counter(GENERATION) == self._generation:
+        if not self.shared or await self.shared_store.counter(GENERATION) == self._generation:
             return False
         await self._take_up()
         return True
@@ -220,9 +235,9 @@ class ServiceState:
         last: a request that finds it current (``sync``) finds the rest taken up too, even
         while another take-up (a notification's) is waiting on the network."""
         async with self._taking_up:
-            generation = await self.store.counter(GENERATION)
+            generation = await self.shared_store.counter(GENERATION)
             self._tasks_read.clear()
-            resets = await self.store.counter(RESETS)
+            resets = await self.shared_store.counter(RESETS)
             saved = await self.store.get_value(CLOCK_KEY)
             rules = await self._stored_rules()
             self._generation = generation
@@ -262,7 +277,7 @@ class ServiceState:
 
     def _exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """A write transaction across workers; nothing to serialise in one process."""
-        return self.store.transaction() if self.shared else contextlib.nullcontext()
+        return self.shared_store.transaction() if self.shared else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
     async def _changing(self, announce: bool = True) -> AsyncIterator[None]:
@@ -271,7 +286,7 @@ class ServiceState:
         if not self.shared:
             yield
             return
-        async with self.store.transaction():
+        async with self.shared_store.transaction():
             await self._take_up()
             yield
             if announce:
@@ -279,5 +294,5 @@ class ServiceState:
 
     async def _announce(self) -> None:
         if self.shared:
-            self._generation = await self.store.bump(GENERATION)
+            self._generation = await self.shared_store.bump(GENERATION)
 

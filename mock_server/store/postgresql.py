@@ -21,7 +21,8 @@ prunes), ``meta`` (counters that survive a reset) and ``journal`` (every replica
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..domain import lifecycle
 from ..domain.delivery import Delivery
