@@ -18,7 +18,7 @@ from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.models import ModelBehaviour
 from mock_server.models import model_problems, spec_models
 from mock_server.spec import load_spec, resolve
-from mock_server.validation import body_checker
+from mock_server.validation.schemas import body_checker
 
 COMPLETED, FAILED = "completed", "failed"
 TERMINAL = frozenset({COMPLETED, FAILED})

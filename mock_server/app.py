@@ -23,14 +23,14 @@ from starlette.requests import Request
 from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from . import errors
+from . import error_handlers
 from .api import account, admin, deliveries, landing, media, tasks, videos
 from .api.faults import idempotent, scripted
 from .domain.scenarios import ScenarioError, rule_from_dict
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .domain.scenarios import ScenarioError
-from .errors import ApiError
+from .errors import ApiError, method_not_allowed, route_not_found, store_unavailable
 from .journal import (CLOSE_CONNECTION_EXTENSION, DROPPED_EXTENSION, JournalMiddleware,
                       SharedJournal)
 from .middleware import middleware_stack
@@ -39,7 +39,7 @@ from .settings import Settings
 from .store import StoreUnavailable, resolved
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
 from .violations import REQUEST, Violation, note
-from .validation import MediaTypes, SpecParameterValidator, body_validator_class
+from .validation.adapters import MediaTypes, SpecParameterValidator, body_validator_class
 
 HANDLERS: dict[str, Handler] = {
     "createVideoGeneration": idempotent(scripted("createVideoGeneration",
@@ -89,10 +89,9 @@ class OperationDispatcher:
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        message = f"No route for {scope['method']} {scope['path']}"
-        note(scope, Violation(REQUEST, "/path", "path", message))
-        response = ApiError(404, message).to_response()
-        await response(scope, receive, send)
+        error = route_not_found(scope["method"], scope["path"])
+        note(scope, Violation(REQUEST, "/path", "path", error.message))
+        await error.to_response()(scope, receive, send)
 
 
 DOCS_PREFIXES = ("/ui/", "/_mock/ui/", landing.ADMIN_DOCS)
@@ -131,8 +130,7 @@ class ConcretePathsFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         allow = self.allow.get(scope.get("path", "")) if scope["type"] == "http" else None
         if allow is not None and scope["method"] not in allow.split(", "):
-            response = ApiError(405, f"{scope['method']} is not allowed here; allowed: {allow}",
-                                headers={"Allow": allow}).to_response()
+            response = method_not_allowed(scope["method"], allow).to_response()
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -187,11 +185,11 @@ class MockApp:
         self.outer = JournalMiddleware(ConcretePathsFirst(front, concrete),
                                        self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
-        self.asgi.add_error_handler(ApiError, errors.handle_api_error)
-        self.asgi.add_error_handler(StoreUnavailable, errors.handle_store_unavailable)
-        self.asgi.add_error_handler(ProblemException, errors.handle_problem)
-        self.asgi.add_error_handler(HTTPException, errors.http_exception_handler(self.allowed_methods))
-        self.asgi.add_error_handler(Exception, errors.handle_unexpected)
+        self.asgi.add_error_handler(ApiError, error_handlers.handle_api_error)
+        self.asgi.add_error_handler(StoreUnavailable, error_handlers.handle_store_unavailable)
+        self.asgi.add_error_handler(ProblemException, error_handlers.handle_problem)
+        self.asgi.add_error_handler(HTTPException, error_handlers.http_exception_handler(self.allowed_methods))
+        self.asgi.add_error_handler(Exception, error_handlers.handle_unexpected)
 
     @asynccontextmanager
     async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
@@ -294,7 +292,7 @@ class MockApp:
             try:
                 await self.service.sync()
             except StoreUnavailable:
-                await errors.store_unavailable().to_response()(scope, receive, send)
+                await store_unavailable().to_response()(scope, receive, send)
                 return
             send = self._naming_worker(send)
         await self.outer(scope, receive, send)

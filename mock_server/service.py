@@ -17,7 +17,8 @@ import sys
 from typing import Any, AsyncIterator, Callable
 
 from .callbacks.dispatcher import CallbackDispatcher
-from .callbacks.policy import CallbackPolicy, parse_allowed_host
+from .callbacks.policy import CallbackPolicy
+from .callbacks.urls import parse_allowed_host
 from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
@@ -25,7 +26,9 @@ from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, ap
                                parse_action, prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
-from .errors import ApiError, invalid_request
+from .errors import (ApiError, admin_task_not_found, idempotency_conflict, insufficient_credits,
+                     invalid_request, scripted_fault, task_finished, task_not_found,
+                     task_of_another_key)
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
@@ -345,10 +348,7 @@ class MockService:
         if record is None or self.now() - record["at"] >= self.idempotency_window:
             return None
         if record["body"] != self.body_digest(body):
-            raise self.error("createVideoGeneration", 409,
-                             f"This {IDEMPOTENCY_HEADER} was used for task {record['document']['id']} "
-                             "with another request body; use a new key for a new request",
-                             param=IDEMPOTENCY_HEADER)
+            raise idempotency_conflict(self.error_codes, IDEMPOTENCY_HEADER, record["document"]["id"])
         return record["document"]
 
     async def create_or_replay(self, *, api_key: str, body: dict[str, Any], media_base: str,
@@ -414,19 +414,13 @@ class MockService:
     async def owned_task(self, *, api_key: str, task_id: str) -> Task:
         task = await self._task(task_id)
         if task is None:
-            raise self.error("getTask", 404, f"Task {task_id} not found", param="task_id")
+            raise task_not_found(self.error_codes, task_id)
         if task.owner != key_fingerprint(api_key):
-            raise self.error("getTask", 403, "This task belongs to another API key",
-                             param="task_id")
+            raise task_of_another_key(self.error_codes)
         return task
 
     def task_document(self, task: Task) -> dict[str, Any]:
         return lifecycle.document(task, self.now(), real_seconds_per_mock=self.real_per_mock)
-
-    def error(self, operation_id: str, status: int, message: str, **kwargs: Any) -> ApiError:
-        """An error with the code and type the spec documents for this operation and status."""
-        code, type_ = self.error_codes.get((operation_id, status), ("", ""))
-        return ApiError(status, message, code=code, type=type_, **kwargs)
 
     # --- credits (only with --credits) ---------------------------------------------------
 
@@ -449,9 +443,7 @@ class MockService:
     async def _check_balance(self, task: Task) -> None:
         left = await self.balance(task.owner)
         if left is not None and left < task.credits:
-            raise self.error("createVideoGeneration", 402,
-                             f"Insufficient credits: this task needs {task.credits:g}, "
-                             f"{max(left, 0):g} left")
+            raise insufficient_credits(self.error_codes, task.credits, left)
 
     # --- scripted outcomes and faults ----------------------------------------------------
 
@@ -493,8 +485,7 @@ class MockService:
         # 429 always says when to come back (1 s unless told); 502/503 only when scripted to.
         if action.http in RETRYABLE_FAULTS and (action.http == 429 or action.retry_after is not None):
             headers["Retry-After"] = str(action.retry_after if action.retry_after is not None else 1)
-        return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
-                          headers=headers)
+        return scripted_fault(self.error_codes, operation_id, action.http, headers)
 
     async def add_rule(self, data: dict[str, Any]) -> Rule:
         async with self._changing():
@@ -540,15 +531,14 @@ class MockService:
     async def find_task(self, task_id: str) -> Task:
         task = await self._task(task_id)
         if task is None:
-            raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
+            raise admin_task_not_found(task_id)
         return task
 
     async def cancel(self, task_id: str) -> Task:
         async with self._changing():
             task = await self.find_task(task_id)
             if lifecycle.snapshot(task, self.now()).terminal:
-                raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
-                               type="invalid_request_error", param="task_id")
+                raise task_finished(task_id)
             task.cancelled_at = self.now()
             await self.store.put(task)
             if self.shared:

@@ -7,7 +7,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from mock_server.callbacks.policy import CallbackPolicy, parse_allowed_host
+from mock_server.callbacks.policy import CallbackPolicy
+from mock_server.callbacks.urls import parse_allowed_host
 from mock_server.callbacks.sender import CONNECTIONS_PER_ADDRESS, Sender
 
 from .receivers import CLOSE_AFTER, HANG, Receiver

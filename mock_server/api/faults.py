@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from ..auth import api_key_of
 from ..journal import DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
 from ..service import IDEMPOTENCY_HEADER, SCENARIO_HEADER, MockService
-from ..validation import BODY_STATE_KEY
+from ..validation.adapters import BODY_STATE_KEY
 from .http import Handler, json_response
 
 SCENARIO_STATE_KEY = "scenario"
