@@ -30,13 +30,13 @@ from .store import is_postgresql, resolved
 from .settings import Settings
 from .models import check as check_models, model_names
 from .settings import Settings, SettingError
-from .spec import VENDOR_SPEC, SpecError, load_spec
+from .spec import VENDOR_SPEC, SpecError, failure_codes, load_spec
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
 TRIGGER_PROMPT = "A paper boat drifting down a rain-soaked street, cinematic"
 SPEC = load_spec()
-FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"]
+FAILURE_CODES = failure_codes(SPEC)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ from .errors import (ApiError, admin_task_not_found, idempotency_conflict, insuf
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
-from .spec import error_codes, operations
+from .spec import error_codes, failure_codes, operations
 from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
                     is_postgresql, open_store, resolved)
 
@@ -71,7 +71,6 @@ class MockService:
         self._pruned_before = float("-inf")   # --retention: where the last pass cut
         self.ids = IdFactory(self._id_seed())
         self.error_codes = error_codes(spec)
-        schemas = spec["components"]["schemas"]
         # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
         self.behaviours = behaviours(spec)
         self.request_schemas = {model.name: model.schema for model in spec_models(spec)}
@@ -80,7 +79,7 @@ class MockService:
         idempotency = spec.get("components", {}).get("parameters", {}).get("IdempotencyKey", {})
         self.idempotency_window = float(idempotency.get("x-idempotency-window-seconds",
                                                         IDEMPOTENCY_WINDOW_SECONDS))
-        self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
+        self.failure_codes = failure_codes(spec)
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
