@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable
+from collections.abc import Callable
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from .errors import (AUTH_HINT, DEFAULT_MESSAGES, ApiError, error_for_status, method_not_allowed,
-                     store_unavailable)
+from .errors import (
+    AUTH_HINT,
+    DEFAULT_MESSAGES,
+    ApiError,
+    error_for_status,
+    method_not_allowed,
+    store_unavailable,
+)
 from .violations import REQUEST, Violation, note
 
 logger = logging.getLogger("evolink_mock")
@@ -86,5 +93,5 @@ def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> Conn
 
 
 def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    logger.exception("unhandled error", exc_info=exc)
+    logger.error("unhandled error", exc_info=exc)   # called by Connexion, outside an except block
     return _connexion_response(error_for_status(500))

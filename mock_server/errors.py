@@ -13,8 +13,9 @@ How errors are answered (Connexion's exception handlers) is :mod:`.error_handler
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from starlette.responses import Response
 

@@ -84,8 +84,8 @@ def address_problem(ip: IPAddress) -> str | None:
             if ip in network:
                 return f"{label} ({ip})"
         return None if ip.is_global else f"a non-public address ({ip})"
-    for network, label in _V6_RANGES:
-        if ip in network:
+    for network6, label in _V6_RANGES:
+        if ip in network6:
             return f"{label} ({ip})"
     embedded = _embedded_ipv4(ip)
     if embedded is not None:

@@ -19,9 +19,10 @@ import asyncio
 import functools
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .addresses import address, address_problem, amend, name_problem
 from .urls import DEFAULT_PORTS, EXAMPLE, AllowedHost, Refused, Target, parse_url

@@ -4,9 +4,11 @@ the parameter validator (the spec's ``x-error-code`` for each parameter)."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from .. import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from starlette.types import Message, Receive, Scope

@@ -4,7 +4,8 @@ field (``param``), what was expected, the rule broken and a JSON pointer to the 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ApiError, invalid_request
 from ..violations import pointer
@@ -59,9 +60,9 @@ def error_path(error: Any) -> tuple[Any, ...]:
     path = tuple(error.instance_path)
     name = kind(error)
     if name == "Required":
-        return path + (error.kind.property,)
+        return (*path, error.kind.property)
     if name == "AdditionalProperties":
-        return path + (error.kind.unexpected[0],)
+        return (*path, error.kind.unexpected[0])
     return path
 
 
@@ -100,10 +101,10 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
     label = dotted(path) or "request body"
 
     if name == "Required":
-        missing = path + (found.property,)
+        missing = (*path, found.property)
         return invalid_request(f"{dotted(missing)} is required", field_param(missing))
     if name == "AdditionalProperties":
-        unexpected = path + (found.unexpected[0],)
+        unexpected = (*path, found.unexpected[0])
         allowed = ", ".join(schema.get("properties", {}))
         return invalid_request(f"{dotted(unexpected)} is not a known field; allowed fields: "
                                f"{allowed}", field_param(unexpected))
@@ -138,7 +139,7 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
         return invalid_request(f"{label} must have at most {schema['maxProperties']} properties",
                                field)
     if name == "Format":
-        what = {"uri": "an absolute URI"}.get(schema.get("format"), f"a valid {schema.get('format')}")
+        what = {"uri": "an absolute URI"}.get(str(schema.get("format")), f"a valid {schema.get('format')}")
         return invalid_request(f"{label} must be {what}", field)
     if name == "Pattern":
         hint = schema.get("x-pattern-message") or f"match the pattern {schema.get('pattern')}"

@@ -4,7 +4,8 @@ discriminator (``model``) names, then against that branch's cross-field rules.""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jsonschema_rs
 
@@ -13,10 +14,10 @@ from ..errors import ApiError, invalid_request
 from .messages import broke, describe, dotted, kind, shown, type_name
 from .rules import CROSS_FIELD_RULES
 
-_compiled: dict[int, "CompiledSchema"] = {}
+_compiled: dict[int, CompiledSchema] = {}
 
 
-def compiled(schema: dict[str, Any]) -> "CompiledSchema":
+def compiled(schema: dict[str, Any]) -> CompiledSchema:
     """The compiled validator for ``schema``; schema objects live as long as the app."""
     found = _compiled.get(id(schema))
     if found is None or found.schema is not schema:
@@ -36,8 +37,9 @@ class CompiledSchema:
         """Paths of the fields ``additionalProperties: false`` refuses, shallowest first."""
         if self._validator.is_valid(instance):
             return []
-        paths = [tuple(error.instance_path) + (name,) for error in self._validator.iter_errors(instance)
-                 if kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
+        paths = [(*error.instance_path, name) for error in self._validator.iter_errors(instance)
+                 if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties)
+                 for name in error.kind.unexpected]
         return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
     def first_error(self, instance: Any, prefix: tuple[str, ...] = (),

@@ -55,9 +55,9 @@ def _inspect(value: Any) -> None:
                 if not _is_unicode(key):
                     raise invalid_request(f"a key of {dotted(path) or 'the request body'} contains "
                                           "an unpaired surrogate escape", field_param(path))
-            stack.extend((child, path + (key,)) for key, child in node.items())
+            stack.extend((child, (*path, key)) for key, child in node.items())
         elif isinstance(node, list):
-            stack.extend((child, path + (index,)) for index, child in enumerate(node))
+            stack.extend((child, (*path, index)) for index, child in enumerate(node))
 
 
 def _is_unicode(text: str) -> bool:
