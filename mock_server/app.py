@@ -188,7 +188,8 @@ class MockApp:
         self.asgi.add_error_handler(ApiError, error_handlers.handle_api_error)
         self.asgi.add_error_handler(StoreUnavailable, error_handlers.handle_store_unavailable)
         self.asgi.add_error_handler(ProblemException, error_handlers.handle_problem)
-        self.asgi.add_error_handler(HTTPException, error_handlers.http_exception_handler(self.allowed_methods))
+        self.asgi.add_error_handler(HTTPException,
+                                    error_handlers.http_exception_handler(self.allowed_methods))
         self.asgi.add_error_handler(Exception, error_handlers.handle_unexpected)
 
     @asynccontextmanager

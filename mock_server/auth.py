@@ -14,8 +14,13 @@ from typing import Any, Callable
 from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
-from .errors import (admin_not_loopback, admin_token_missing, admin_token_wrong, invalid_api_key,
-                     malformed_authorization)
+from .errors import (
+    admin_not_loopback,
+    admin_token_missing,
+    admin_token_wrong,
+    invalid_api_key,
+    malformed_authorization,
+)
 
 ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
 

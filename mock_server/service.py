@@ -26,9 +26,17 @@ from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, ap
                                parse_action, prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
 from .domain.task import COMPLETED, Task
-from .errors import (ApiError, admin_task_not_found, idempotency_conflict, insufficient_credits,
-                     invalid_request, scripted_fault, task_finished, task_not_found,
-                     task_of_another_key)
+from .errors import (
+    ApiError,
+    admin_task_not_found,
+    idempotency_conflict,
+    insufficient_credits,
+    invalid_request,
+    scripted_fault,
+    task_finished,
+    task_not_found,
+    task_of_another_key,
+)
 from .journal import RequestJournal, SharedJournal
 from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
