@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 import requests
 
 from mock_server import __version__
 from mock_server.domain.scenarios import ScenarioError
-from mock_server.settings import (OneLineParser, argparse_type, ca_bundle, callback_host,
-                                  readable_file)
+from mock_server.settings import OneLineParser, argparse_type, ca_bundle, callback_host, readable_file
 from mock_server.spec import SpecError
 
 from .budget import default_max_credits
@@ -61,7 +60,7 @@ def _har(args: argparse.Namespace) -> Report:
 def _phases(text_value: str) -> str:
     unknown = set(text_value.split(",")) - set(PHASES)
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown phase {sorted(unknown)[0]!r}; "
+        raise argparse.ArgumentTypeError(f"unknown phase {min(unknown)!r}; "
                                          f"choose from {','.join(PHASES)}")
     return text_value
 

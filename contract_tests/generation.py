@@ -13,6 +13,9 @@ import itertools
 from typing import Any
 
 import schemathesis
+from schemathesis import GenerationMode
+from schemathesis.core.result import Err
+from schemathesis.schemas import APIOperation, BaseSchema
 
 from mock_server.callbacks.policy import CallbackPolicy
 
@@ -21,6 +24,15 @@ MAGIC_PREFIX = "[mock:"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _policy = CallbackPolicy()
 _keys = itertools.count(1)
+
+
+def vendor_generation(schema: BaseSchema) -> BaseSchema:
+    """Positive and negative cases, as the vendor API judges them: unknown query parameters
+    are ignored there (real clients add cache-busters), so they are not negative data. The
+    one setting for the contract run, the default suite and the bench."""
+    schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+                                    allow_extra_parameters=False)
+    return schema
 
 
 def conform(body: Any) -> Any:
@@ -60,3 +72,13 @@ def prepare(case: schemathesis.Case) -> schemathesis.Case:
         # another body is refused by design (409): each positive case gets a key of its own.
         case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-case-{next(_keys):08d}"
     return case
+
+
+def operations(schema: BaseSchema) -> list[APIOperation]:
+    """Every operation of ``schema``; one Schemathesis cannot use raises its InvalidSchema."""
+    found = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        found.append(result.ok())
+    return found

@@ -17,13 +17,13 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from .common import (MockProcess, env_float, env_int, log, problem_sections, write_json,
-                     write_text)
+from .common import MockProcess, env_float, env_int, log, problem_sections, write_json, write_text
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
@@ -41,7 +41,7 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         mock = MockProcess(*mock_args(scenario, receiver, speed, seed), "--state", str(state),
                            name="crash", admin_token=ADMIN_TOKEN)
         mock.start()
-        window = {"down": False, "until": 0.0}
+        window: dict[str, Any] = {"down": False, "until": 0.0}
         events: list[dict[str, Any]] = []
 
         def down() -> bool:
@@ -69,7 +69,8 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         try:
             stats = asyncio.run(load.run(during=killer))
             settled = settle(mock.url, mock.admin_headers(), stats.seen)
-            rules = httpx.get(f"{mock.url}/_mock/rules", headers=mock.admin_headers(), timeout=10).json()["rules"]
+            rules = httpx.get(f"{mock.url}/_mock/rules", headers=mock.admin_headers(),
+                              timeout=10).json()["rules"]
             accounting = account(mock.url, mock.admin_headers(), stats, receiver, exact_once=False)
             alive = mock.alive()
         finally:
@@ -103,18 +104,23 @@ def markdown(report: dict[str, Any]) -> str:
         "# Crash (kill -9 during a soak, restart on the same --state)",
         "",
         f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {c['clients']} clients for {c['seconds']:g} s "
-        f"at speed x{c['speed']:g}, {len(report['kills'])} kill -9 + restart(s) ({report['seconds']} s in all).",
+        f"at speed x{c['speed']:g}, {len(report['kills'])} kill -9 + restart(s) "
+        f"({report['seconds']} s in all).",
         "",
         "| figure | value |",
         "|---|---|",
         f"| tasks the clients saw created | {report['tasks_created']} |",
-        f"| retrievable with the same model/created after restarts | {a['tasks_retrievable'] - a['tasks_changed']} |",
+        f"| retrievable with the same model/created after restarts | "
+        f"{a['tasks_retrievable'] - a['tasks_changed']} |",
         f"| **tasks lost** | **{a['tasks_lost']}** |",
-        f"| callbacks expected (200 / 500 receiver) | {a['callbacks'].get('expected_ok', 0)} / {a['callbacks'].get('expected_fail', 0)} |",
-        f"| delivered / failed after 4 attempts | {a['callbacks'].get('delivered', 0)} / {a['callbacks'].get('failed_after_4_attempts', 0)} |",
+        f"| callbacks expected (200 / 500 receiver) | {a['callbacks'].get('expected_ok', 0)} / "
+        f"{a['callbacks'].get('expected_fail', 0)} |",
+        f"| delivered / failed after 4 attempts | {a['callbacks'].get('delivered', 0)} / "
+        f"{a['callbacks'].get('failed_after_4_attempts', 0)} |",
         f"| **callbacks lost** | **{a['callbacks_lost']}** |",
         f"| duplicate callback POSTs (at-least-once) | {a['callback_duplicates']} |",
-        f"| tasks with more than one delivery record | {a['callbacks'].get('tasks_with_several_deliveries', 0)} |",
+        f"| tasks with more than one delivery record | "
+        f"{a['callbacks'].get('tasks_with_several_deliveries', 0)} |",
         f"| expected errors (scripted 429s, connection errors while down) | {report['expected_errors']} |",
         f"| unexpected errors | {report['unexpected_errors'] or 0} |",
         f"| kills | {report['kills']} |",

@@ -14,8 +14,9 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,7 @@ from .receiver import CallbackReceiver
 
 CREATE = "/v1/videos/generations"
 TERMINAL = {"completed", "failed"}
-BODIES = [
+BODIES: list[dict[str, Any]] = [
     {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse beam sweeping across a stormy sea"},
     {"model": "grok-imagine-image-to-video", "prompt": "A paper boat drifts down a rainy street",
      "image_urls": ["https://example.com/image.jpg"]},
@@ -84,7 +85,7 @@ class Load:
         self.down = down   # crash mode: True while the mock is known to be down/restarting
         self._deadline = 0.0
 
-    async def run(self, during: Callable[[], Awaitable[None]] | None = None) -> LoadStats:
+    async def run(self, during: Callable[[], Coroutine[Any, Any, None]] | None = None) -> LoadStats:
         self._deadline = time.monotonic() + self.duration
         limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=15, limits=limits) as http:
@@ -141,7 +142,7 @@ class Load:
                 callback = "ok"
             elif self.receiver is not None and roll < CALLBACK_OK_SHARE + CALLBACK_FAIL_SHARE:
                 callback = "fail"
-            if callback:
+            if callback and self.receiver is not None:
                 body["callback_url"] = self.receiver.url(f"/{callback}/{number}/{serial}")
             self.stats.creates_attempted += 1
             response = await self._request(http, "POST", CREATE, json=body, headers=headers)
@@ -177,7 +178,8 @@ class Load:
                 seen.final_status = document["status"]
                 seen.final_error = (document.get("error") or {}).get("code")
                 expected = "failed" if seen.scripted_failure else "completed"
-                if document["status"] != expected or (seen.scripted_failure and seen.final_error != "service_error"):
+                if document["status"] != expected or (seen.scripted_failure
+                                                      and seen.final_error != "service_error"):
                     self.stats.wrong_outcomes.append(
                         f"{seen.id}: expected {expected}, got {document['status']} {seen.final_error}")
                 return
@@ -201,7 +203,8 @@ def settle(base_url: str, admin: dict[str, str], seen: dict[str, Seen], timeout:
     with httpx.Client(base_url=base_url, headers=admin, timeout=30) as http:
         while time.monotonic() - started < timeout:
             deliveries = http.get("/_mock/deliveries").json()["deliveries"]
-            finished = {d["task_id"] for d in deliveries if d["state"] != "pending" and d["replay_of"] is None}
+            finished = {d["task_id"] for d in deliveries
+                        if d["state"] != "pending" and d["replay_of"] is None}
             pending = [d for d in deliveries if d["state"] == "pending"]
             if wanted <= finished and not pending:
                 break
@@ -232,14 +235,15 @@ def account(base_url: str, admin: dict[str, str], stats: LoadStats,
             retrievable += 1
             if document["model"] != seen.model or document["created"] != seen.created:
                 changed += 1
-                problems.append(f"task {seen.id}: model/created changed to {document['model']}/{document['created']}")
+                problems.append(f"task {seen.id}: model/created changed to "
+                                f"{document['model']}/{document['created']}")
         deliveries = http.get("/_mock/deliveries", headers=admin).json()["deliveries"]
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for delivery in deliveries:
         if delivery["replay_of"] is None:
             by_task[delivery["task_id"]].append(delivery)
     hits = receiver.by_task() if receiver is not None else Counter()
-    callbacks = Counter()
+    callbacks: Counter[str] = Counter()
     lost: list[str] = []
     duplicates = 0
     for seen in stats.seen.values():

@@ -18,11 +18,22 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb,
-                     problem_sections, write_json, write_text)
+from .common import (
+    MockProcess,
+    RssSampler,
+    RssSeries,
+    env_float,
+    env_int,
+    log,
+    mb,
+    problem_sections,
+    write_json,
+    write_text,
+)
 from .load import Load, account, outcome_counts, settle
 from .receiver import CallbackReceiver
 
@@ -64,7 +75,8 @@ def run(clients: int, seconds: float, speed: float, seed: int = 3, rss_interval:
             async def heartbeat() -> None:
                 every = max(seconds / 10, 5.0)
                 while time.monotonic() - load.stats.started < seconds:
-                    await asyncio.sleep(min(every, max(0.1, seconds - (time.monotonic() - load.stats.started))))
+                    await asyncio.sleep(min(every, max(0.1,
+                                                       seconds - (time.monotonic() - load.stats.started))))
                     progress(f"  soak: {time.monotonic() - load.stats.started:.0f}/{seconds:.0f} s, "
                              f"{len(load.stats.seen)} tasks, {load.stats.polls} polls, "
                              f"RSS {mb(rss.samples[-1][2] if rss.samples else None)}")
@@ -113,14 +125,16 @@ def markdown(report: dict[str, Any]) -> str:
         "# Soak",
         "",
         f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {c['clients']} clients for {c['seconds']:g} s "
-        f"at speed x{c['speed']:g}{', with --state' if c.get('state') else ''} ({report['seconds']} s in all).",
+        f"at speed x{c['speed']:g}{', with --state' if c.get('state') else ''} "
+        f"({report['seconds']} s in all).",
         "",
         "| figure | value |",
         "|---|---|",
         f"| tasks created / retrievable unchanged / lost | {report['tasks_created']} / "
         f"{a['tasks_retrievable'] - a['tasks_changed']} / {a['tasks_lost']} |",
         f"| models | {report['models']} |",
-        f"| final statuses seen by clients | {report['final_statuses']} (scripted failures {report['scripted_failures']}) |",
+        f"| final statuses seen by clients | {report['final_statuses']} (scripted failures "
+        f"{report['scripted_failures']}) |",
         f"| polls / requests in all | {report['polls']} / {report['requests']} |",
         f"| callbacks expected | {a['callbacks'].get('expected_ok', 0)} to 200-receiver, "
         f"{a['callbacks'].get('expected_fail', 0)} to 500-receiver |",
@@ -131,7 +145,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| unexpected errors | {report['unexpected_errors'] or 0} |",
         f"| wrong outcomes | {report['wrong_outcome_count']} |",
         f"| other problems | {a['problem_count']} |",
-        f"| mock RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / {mb(rss.get('max_kb'))} |",
+        f"| mock RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / "
+        f"{mb(rss.get('max_kb'))} |",
         f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / "
         f"{rss.get('second_half_slope_kb_per_min')} kB/min ({rss.get('samples')} samples) |",
         f"| RSS growth per 1000 tasks kept in memory | {rss.get('kb_per_1000_tasks')} kB |",

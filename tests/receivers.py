@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 HANG, CLOSE = "hang", "close"
 CLOSE_AFTER = "close-after"   # answer 200 with `Connection: close`, then close
@@ -74,7 +74,7 @@ class Receiver:
             number = len(self.requests)
         return self.plan[number - 1] if number <= len(self.plan) else 200
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
