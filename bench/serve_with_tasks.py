@@ -27,7 +27,7 @@ from mock_server.domain.scenarios import Action
 from mock_server.server import freeze_after_full_collections, uvicorn_config
 from mock_server.settings import Settings
 from mock_server.store import resolved
-from mock_server.validation import parse_json
+from mock_server.validation.strict_json import parse_json
 
 
 class GcPauses:

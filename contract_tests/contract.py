@@ -17,8 +17,8 @@ import jsonschema_rs
 from mock_server.domain.defaults import apply_defaults
 from mock_server.domain.models import ModelBehaviour
 from mock_server.models import model_problems, spec_models
-from mock_server.spec import load_spec, resolve
-from mock_server.validation import body_checker
+from mock_server.spec import failure_codes, load_spec, resolve
+from mock_server.validation.schemas import body_checker
 
 COMPLETED, FAILED = "completed", "failed"
 TERMINAL = frozenset({COMPLETED, FAILED})
@@ -39,8 +39,7 @@ class Contract:
                  fallback: Contract | None = None) -> None:
         self.spec = spec
         self.source = source
-        self.failure_codes: tuple[str, ...] = tuple(
-            spec["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"])
+        self.failure_codes = failure_codes(spec)
         self.models: dict[str, ContractModel] = {}
         for model in spec_models(spec):
             behaviour = (ModelBehaviour.from_x_mock(model.name, model.x_mock)

@@ -18,7 +18,8 @@ import sys
 import time
 from typing import Any
 
-from mock_server.auth import ApiError, make_verifier
+from mock_server.auth import make_verifier
+from mock_server.errors import ApiError
 
 from .common import env_int, write_json, write_text
 

@@ -24,14 +24,14 @@ from starlette.requests import Request
 from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from . import errors
+from . import error_handlers
 from .api import account, admin, deliveries, landing, media, tasks, videos
 from .api.faults import idempotent, scripted
 from .api.http import Handler
 from .auth import admin_handler_class, bearer_handler_class
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.host import Dispatcher
-from .errors import ApiError
+from .errors import ApiError, store_unavailable
 from .journal import SharedJournal
 from .middleware import middleware_stack
 from .recording import JournalMiddleware
@@ -42,7 +42,7 @@ from .service import MockService
 from .settings import Settings
 from .spec import ADMIN_SPEC, SPEC_DIR, load_spec, operations, path_methods
 from .store import StoreUnavailable, resolved
-from .validation import MediaTypes, SpecParameterValidator, body_validator_class
+from .validation.adapters import MediaTypes, SpecParameterValidator, body_validator_class
 
 if TYPE_CHECKING:
     from .store.postgresql import PostgreSQLStore
@@ -115,11 +115,12 @@ class MockApp:
         self.outer = JournalMiddleware(ConcretePathsFirst(front, concrete),
                                        self.service.journal, prefixes=JOURNALED_PREFIXES,
                                        json_logs=self.settings.log_format == "json")
-        self.asgi.add_error_handler(ApiError, errors.handle_api_error)
-        self.asgi.add_error_handler(StoreUnavailable, errors.handle_store_unavailable)
-        self.asgi.add_error_handler(ProblemException, errors.handle_problem)
-        self.asgi.add_error_handler(HTTPException, errors.http_exception_handler(self.allowed_methods))
-        self.asgi.add_error_handler(Exception, errors.handle_unexpected)
+        self.asgi.add_error_handler(ApiError, error_handlers.handle_api_error)
+        self.asgi.add_error_handler(StoreUnavailable, error_handlers.handle_store_unavailable)
+        self.asgi.add_error_handler(ProblemException, error_handlers.handle_problem)
+        self.asgi.add_error_handler(HTTPException,
+                                    error_handlers.http_exception_handler(self.allowed_methods))
+        self.asgi.add_error_handler(Exception, error_handlers.handle_unexpected)
 
     @asynccontextmanager
     async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
@@ -203,7 +204,7 @@ class MockApp:
             try:
                 await self.service.sync()
             except StoreUnavailable:
-                await errors.store_unavailable().to_response()(scope, receive, send)
+                await store_unavailable().to_response()(scope, receive, send)
                 return
             send = self._naming_worker(send)
         await self.outer(scope, receive, send)

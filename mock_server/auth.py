@@ -16,9 +16,14 @@ import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
-from .errors import ApiError
+from .errors import (
+    admin_not_loopback,
+    admin_token_missing,
+    admin_token_wrong,
+    invalid_api_key,
+    malformed_authorization,
+)
 
-AUTH_HINT = "send 'Authorization: Bearer <API key>'"
 ADMIN_TOKEN_HEADER = "X-Mock-Admin-Token"
 
 
@@ -40,11 +45,11 @@ def make_verifier(api_keys: tuple[str, ...]) -> Callable[[Any], Any]:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, f"Malformed Authorization header; {AUTH_HINT}")
+            raise malformed_authorization()
         # The server decoded the header as latin-1: encoding back gives the bytes sent,
         # which match UTF-8 configured keys whatever their alphabet.
         if keys and not key_matches(token.encode("latin-1"), keys):
-            raise ApiError(401, "Invalid API key")
+            raise invalid_api_key()
         return {"sub": token}
 
     return verify
@@ -80,15 +85,13 @@ def make_admin_verifier(admin_token: str | None) -> Callable[[Any], Any]:
         if expected is not None:
             token = request.headers.get(ADMIN_TOKEN_HEADER)
             if not token:
-                raise ApiError(401, f"The admin API needs the {ADMIN_TOKEN_HEADER} header")
+                raise admin_token_missing(ADMIN_TOKEN_HEADER)
             if not hmac.compare_digest(token.encode("utf-8"), expected):
-                raise ApiError(403, f"Wrong {ADMIN_TOKEN_HEADER}", code="admin_forbidden")
+                raise admin_token_wrong(ADMIN_TOKEN_HEADER)
             return {"sub": "admin"}
         client = request.scope.get("client")
         if not _is_loopback(client[0] if client else None):
-            raise ApiError(403, "The admin API answers loopback clients only; start the mock "
-                                "with --admin-token to reach it from elsewhere",
-                           code="admin_forbidden")
+            raise admin_not_loopback()
         return {"sub": "admin"}
 
     return verify

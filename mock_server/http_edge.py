@@ -26,7 +26,7 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .errors import error_for_status
+from .errors import headers_too_large
 
 HEADER_LINE_OVERHEAD = 4   # ": " and CRLF around each header's name and value
 LINGER_SECONDS = 1.0       # reading (and dropping) a rejected client's bytes after the 431
@@ -142,9 +142,7 @@ def header_limited_protocol(limit: int, timeout: float, code: tuple[str, str] | 
 
 
 def _answer_431(limit: int, code: tuple[str, str] | None) -> bytes:
-    code_, type_ = code or ("", "")
-    error = error_for_status(431, f"Request headers are larger than {limit} bytes in all "
-                                  "(request line and headers)", code=code_, type=type_)
+    error = headers_too_large(limit, code)
     body = json.dumps(error.envelope()).encode()
     head = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/json\r\n"

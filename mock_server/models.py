@@ -20,7 +20,7 @@ import jsonschema_rs
 
 from .domain.models import ModelBehaviour, value_key
 from .spec import SPEC_DIR, SpecError, operations, resolve
-from .validation import CROSS_FIELD_RULES
+from .validation.rules import CROSS_FIELD_RULES
 
 X_MOCK = "x-mock"
 X_MOCK_SCHEMA = SPEC_DIR / "x-mock.schema.json"

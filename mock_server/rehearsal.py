@@ -22,14 +22,14 @@ from .domain.scenarios import Action
 from .errors import ApiError
 from .service import MockService
 from .settings import Settings
-from .spec import load_spec
+from .spec import failure_codes, load_spec
 from .store import resolved
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
 TRIGGER_PROMPT = "A paper boat drifting down a rain-soaked street, cinematic"
 SPEC = load_spec()
-FAILURE_CODES = SPEC["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"]
+FAILURE_CODES = failure_codes(SPEC)
 
 
 def trigger(args: argparse.Namespace) -> int:

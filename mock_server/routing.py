@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from .api import landing
 from .api.http import Handler
-from .errors import ApiError
+from .errors import method_not_allowed, route_not_found
 from .service import MockService
 from .violations import REQUEST, Violation, note
 
@@ -46,10 +46,9 @@ class OperationDispatcher:
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        message = f"No route for {scope['method']} {scope['path']}"
-        note(scope, Violation(REQUEST, "/path", "path", message))
-        response = ApiError(404, message).to_response()
-        await response(scope, receive, send)
+        error = route_not_found(scope["method"], scope["path"])
+        note(scope, Violation(REQUEST, "/path", "path", error.message))
+        await error.to_response()(scope, receive, send)
 
 
 DOCS_PREFIXES = ("/ui/", "/_mock/ui/", landing.ADMIN_DOCS)
@@ -88,8 +87,7 @@ class ConcretePathsFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         allow = self.allow.get(scope.get("path", "")) if scope["type"] == "http" else None
         if allow is not None and scope["method"] not in allow.split(", "):
-            response = ApiError(405, f"{scope['method']} is not allowed here; allowed: {allow}",
-                                headers={"Allow": allow}).to_response()
+            response = method_not_allowed(scope["method"], allow).to_response()
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

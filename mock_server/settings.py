@@ -134,7 +134,7 @@ def _state_file(text: str) -> str:
 
 
 def callback_host(text: str) -> str:
-    from .callbacks.policy import parse_allowed_host  # the policy's own reading of HOST[:PORT]
+    from .callbacks.urls import parse_allowed_host  # the policy's own reading of HOST[:PORT]
 
     parse_allowed_host(text)
     return text.strip()

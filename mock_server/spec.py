@@ -110,6 +110,12 @@ def path_methods(spec: dict[str, Any], base_path: str = "", *,
     return table
 
 
+def failure_codes(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The vendor's task failure codes (``TaskError.code``'s enum), in the spec's order: what
+    a failed task's ``error.code`` may be and what ``fail=`` may script."""
+    return tuple(spec["components"]["schemas"]["TaskError"]["properties"]["code"]["enum"])
+
+
 def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
     """(operationId, status) -> (code, type), read from each error response's example.
 

@@ -7,9 +7,10 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from mock_server.callbacks.policy import CallbackPolicy, parse_allowed_host
+from mock_server.callbacks.policy import CallbackPolicy
 from mock_server.callbacks.pool import CONNECTIONS_PER_ADDRESS
 from mock_server.callbacks.sender import Sender
+from mock_server.callbacks.urls import parse_allowed_host
 
 from .receivers import CLOSE_AFTER, HANG, Receiver
 from .test_callbacks import TAKES, advance, create, deliveries, running_mock

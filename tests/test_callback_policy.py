@@ -16,12 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mock_server.callbacks.policy import (
-    AllowedHost,
-    CallbackPolicy,
-    host_and_port,
-    parse_allowed_host,
-)
+from mock_server.callbacks.policy import CallbackPolicy
+from mock_server.callbacks.urls import AllowedHost, host_and_port, parse_allowed_host
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "contract" / "hostile-callback-urls.yaml"
 PUBLIC_V4 = "93.184.215.14"

@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from mock_server.callbacks.dispatcher import CallbackDispatcher
-from mock_server.callbacks.policy import CallbackPolicy, host_and_port, parse_allowed_host
+from mock_server.callbacks.policy import CallbackPolicy
 from mock_server.callbacks.sender import Sender
+from mock_server.callbacks.urls import host_and_port, parse_allowed_host
 from mock_server.cli import main
 from mock_server.domain.scenarios import Action
 from mock_server.server import RunningServer

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from mock_server.spec import load_spec, resolve
-from mock_server.validation import compiled
+from mock_server.validation.schemas import compiled
 
 from .conftest import ROOT
 from .receivers import Receiver

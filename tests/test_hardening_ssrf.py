@@ -32,8 +32,9 @@ import pytest
 from hardening.common import write_json, write_text
 from hardening.ssrf import ConnectGuard, Trap, Traps, entry_url, load_fixture, local_targets, report_markdown
 from mock_server.callbacks.dispatcher import CallbackDispatcher
-from mock_server.callbacks.policy import CallbackPolicy, host_and_port
+from mock_server.callbacks.policy import CallbackPolicy
 from mock_server.callbacks.sender import Sender
+from mock_server.callbacks.urls import host_and_port
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 

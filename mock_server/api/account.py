@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ..auth import api_key_of
 from ..service import MockService
-from ..validation import BODY_STATE_KEY
+from ..validation.adapters import BODY_STATE_KEY
 from .http import json_response
 
 DEFAULT_PAGE, DEFAULT_PAGE_SIZE = 1, 20   # as the spec's defaults for listTasks

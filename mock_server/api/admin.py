@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..service import MockService
-from ..validation import BODY_STATE_KEY
+from ..validation.adapters import BODY_STATE_KEY
 from .http import json_response
 from .ui import dashboard
 

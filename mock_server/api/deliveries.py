@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.delivery import Delivery
-from ..errors import ApiError
+from ..errors import delivery_not_found
 from ..service import MockService
 from .http import json_response
 
@@ -15,8 +15,7 @@ async def _find(request: Request, service: MockService) -> Delivery:
     delivery_id = request.path_params["delivery_id"]
     delivery = await service.store.get_delivery(delivery_id)
     if delivery is None:
-        raise ApiError(404, f"Delivery {delivery_id} not found", code="delivery_not_found",
-                       param="delivery_id")
+        raise delivery_not_found(delivery_id)
     return delivery
 
 

@@ -13,7 +13,7 @@ from ..scope import DROPPED_EXTENSION, REPLAYED_EXTENSION, SCRIPTED_EXTENSION
 from ..service import MockService
 from ..service.scripting import SCENARIO_HEADER
 from ..service.tasks import IDEMPOTENCY_HEADER
-from ..validation import BODY_STATE_KEY
+from ..validation.adapters import BODY_STATE_KEY
 from .http import Handler, json_response
 
 SCENARIO_STATE_KEY = "scenario"

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from ..domain import lifecycle
-from ..errors import ApiError
+from ..errors import media_not_found
 from ..models import MEDIA_DIR
 from ..service import MockService
 
@@ -25,7 +25,5 @@ async def result_video(request: Request, service: MockService) -> Response:
     task_id = request.path_params["task_id"]
     task = await service.store.get(task_id)
     if task is None or not lifecycle.media_available(task, service.now()):
-        raise ApiError(404, f"No result video for {task_id}: the task is unknown, not completed, "
-                            "or its link expired (24 h after completion)",
-                       code="resource_not_found")
+        raise media_not_found(task_id)
     return FileResponse(media_file(task.aspect_ratio), media_type="video/mp4")

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from ..auth import api_key_of
 from ..service import MockService
 from ..service.tasks import IDEMPOTENCY_HEADER
-from ..validation import BODY_STATE_KEY
+from ..validation.adapters import BODY_STATE_KEY
 from .faults import SCENARIO_STATE_KEY, replayed
 from .http import json_response, public_base
 

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import httptools
 
-from .policy import _parse_url
+from .urls import parse_url
 
 SNIPPET_CHARS = 200
 USER_AGENT = "evolink-mock-callbacks/1"
@@ -50,7 +50,7 @@ def request_head(url: str) -> tuple[str, bytes]:
     policy accepted (so: ASCII-only after IDNA, no userinfo, no whitespace). Sliced from the
     URL the policy parsed (and cached) at create time: urlsplit and quote on every new URL
     were a sixth of a burst's Python time."""
-    target = _parse_url(url)
+    target = parse_url(url)
     rest = url[url.index("://") + 3:]
     cut = _AUTHORITY_END.search(rest)
     authority, path = (rest[:cut.start()], rest[cut.start():]) if cut else (rest, "")

@@ -18,8 +18,9 @@ import certifi
 
 from ..domain.delivery import Attempt, Delivery, Outcome
 from .connections import SNIPPET_CHARS, Request, request_head
-from .policy import CallbackPolicy, _parse_url, host_and_port
+from .policy import CallbackPolicy
 from .pool import CONNECTIONS_PER_ADDRESS, MAX_CONNECTIONS, ConnectFailed, Pool
+from .urls import host_and_port, parse_url
 
 Resolver = Callable[[str], Awaitable[list[str]]]
 DEFAULT_TIMEOUT = 10.0
@@ -98,7 +99,7 @@ class Sender:
         """The resolver's answer for the host of ``url``, shared by the attempts asking for
         it at the same time: a burst of 1,000 callbacks to one host is one lookup, not 1,000
         (each attempt still gets an answer looked up after it was due, never a cached one)."""
-        if self.resolver == self.policy.resolve and _parse_url(url).ip is not None:
+        if self.resolver == self.policy.resolve and parse_url(url).ip is not None:
             return await self.resolver(url)   # a numeric host: no lookup to share
         host, port = host_and_port(url)
         name = f"{host}:{port}"

@@ -36,6 +36,13 @@ FAILURE_MESSAGES: dict[str, str] = {
     "unknown_error": "An unknown error occurred; try again.",
 }
 
+
+def failure_message(code: str) -> str:
+    """What a failed task says: ours for the 13 codes of the vendor's page; for a code only a
+    user's spec lists (``serve --spec`` may add codes to ``TaskError``), a plain one naming it."""
+    return FAILURE_MESSAGES.get(code, f"The generation failed ({code}).")
+
+
 # How far processing gets before each failure: policy and input problems fail early.
 FAIL_FRACTIONS: dict[str, float] = {
     "content_policy_violation": 0.1,
@@ -135,7 +142,7 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
     if state.status == COMPLETED:
         doc["results"] = [media_url(task)]
     elif state.status == FAILED and state.error_code is not None:   # a failure has its code
-        doc["error"] = {"code": state.error_code, "message": FAILURE_MESSAGES[state.error_code],
+        doc["error"] = {"code": state.error_code, "message": failure_message(state.error_code),
                         "type": "task_error"}
     return doc
 

@@ -24,7 +24,7 @@ import harfile
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from ..errors import ApiError
+from ..errors import ApiError, create_cap_reached, upstream_timeout, upstream_unreachable
 from ..recording import JournalMiddleware
 from ..settings import Settings
 from ..violations import Violation, note
@@ -199,26 +199,17 @@ class ProxyApp:
         limit = self.settings.max_creates
         if operation == CREATE_OPERATION and limit is not None:
             if self.creates_forwarded >= limit:
-                return _local(ApiError(
-                    402, f"evolink-mock proxy: --max-creates {limit} reached, so this create was "
-                    "not forwarded (no credits spent); restart the proxy to allow more",
-                    code="insufficient_quota", type="insufficient_quota"), "refused (max creates)")
+                return _local(create_cap_reached(limit), "refused (max creates)")
             self.creates_forwarded += 1    # counted before the await: concurrent creates see it
         headers = _forwarded_headers(scope)
         try:
             response = await self.client().request(
                 scope["method"], self._url(scope), headers=headers, content=body)
         except httpx.TimeoutException as exc:
-            return _local(ApiError(
-                504, f"evolink-mock proxy: the upstream {self.upstream} did not answer within "
-                f"{self.settings.upstream_timeout:g} s ({type(exc).__name__}); this answer comes "
-                "from the proxy, and the upstream may still carry the request out",
-                code="gateway_timeout", type="proxy_error"), "upstream error")
+            return _local(upstream_timeout(self.upstream, self.settings.upstream_timeout, exc),
+                          "upstream error")
         except httpx.HTTPError as exc:
-            return _local(ApiError(
-                502, f"evolink-mock proxy: no answer from the upstream {self.upstream} "
-                f"({type(exc).__name__}: {exc}); this answer comes from the proxy",
-                code="bad_gateway", type="proxy_error"), "upstream error")
+            return _local(upstream_unreachable(self.upstream, exc), "upstream error")
         relayed = [(name, value) for name, value in response.headers.multi_items()
                    if name.lower() not in NOT_RELAYED]
         return Answer(response.status_code, relayed, response.content, False, "forwarded",

@@ -21,7 +21,8 @@ from starlette.types import Message, Scope
 from ..app import MockApp, NoSlashRedirects
 from ..settings import Settings
 from ..spec import operations, resolve
-from ..validation import compiled, describe, error_path, keyword
+from ..validation.messages import describe, error_path, keyword
+from ..validation.schemas import compiled
 from ..violations import RESPONSE, VIOLATIONS_EXTENSION, Violation, pointer
 
 ACCEPTED_EXTENSION = "evolink_mock.proxy.accepted"

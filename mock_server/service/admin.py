@@ -8,7 +8,7 @@ from typing import Any
 from ..domain import lifecycle
 from ..domain.clock import Clock
 from ..domain.task import Task
-from ..errors import ApiError
+from ..errors import admin_task_not_found, task_finished
 from ..journal import RequestJournal
 from ..store import CANCELS, RESETS
 from .scripting import Scripting
@@ -19,15 +19,14 @@ class Admin(Tasks, Scripting):
     async def find_task(self, task_id: str) -> Task:
         task = await self._task(task_id)
         if task is None:
-            raise ApiError(404, f"Task {task_id} not found", code="task_not_found", param="task_id")
+            raise admin_task_not_found(task_id)
         return task
 
     async def cancel(self, task_id: str) -> Task:
         async with self._changing():
             task = await self.find_task(task_id)
             if lifecycle.snapshot(task, self.now()).terminal:
-                raise ApiError(409, f"Task {task_id} has already finished", code="task_finished",
-                               type="invalid_request_error", param="task_id")
+                raise task_finished(task_id)
             task.cancelled_at = self.now()
             await self.store.put(task)
             if self.shared:

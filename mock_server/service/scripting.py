@@ -15,7 +15,7 @@ from ..domain.scenarios import (
     prompt_action,
     rule_from_dict,
 )
-from ..errors import ApiError, invalid_request
+from ..errors import ApiError, invalid_request, scripted_fault
 from ..store import RULE_NUMBERS
 from .state import RULES_KEY, ServiceState
 
@@ -61,8 +61,7 @@ class Scripting(ServiceState):
         # 429 always says when to come back (1 s unless told); 502/503 only when scripted to.
         if action.http in RETRYABLE_FAULTS and (action.http == 429 or action.retry_after is not None):
             headers["Retry-After"] = str(action.retry_after if action.retry_after is not None else 1)
-        return self.error(operation_id, action.http, f"Scripted fault: HTTP {action.http}",
-                          headers=headers)
+        return scripted_fault(self.error_codes, operation_id, action.http, headers)
 
     async def add_rule(self, data: dict[str, Any]) -> Rule:
         async with self._changing():

@@ -17,16 +17,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from ..callbacks.host import Dispatcher, Listeners
-from ..callbacks.policy import CallbackPolicy, parse_allowed_host
+from ..callbacks.policy import CallbackPolicy
+from ..callbacks.urls import parse_allowed_host
 from ..domain.clock import Clock
 from ..domain.ids import IdFactory
 from ..domain.scenarios import Rule, rule_from_dict
 from ..domain.task import Task
-from ..errors import ApiError
 from ..journal import RequestJournal, SharedJournal
 from ..models import behaviours, spec_models
 from ..settings import Settings
-from ..spec import error_codes, operations
+from ..spec import error_codes, failure_codes, operations
 from ..store import (
     GENERATION,
     RESETS,
@@ -65,7 +65,6 @@ class ServiceState:
         self._pruned_before = float("-inf")   # --retention: where the last pass cut
         self.ids = IdFactory(self._id_seed())
         self.error_codes = error_codes(spec)
-        schemas = spec["components"]["schemas"]
         # Each model's behaviour comes from its x-mock block (SpecError if one is wrong).
         self.behaviours = behaviours(spec)
         self.request_schemas = {model.name: model.schema for model in spec_models(spec)}
@@ -74,7 +73,7 @@ class ServiceState:
         idempotency = spec.get("components", {}).get("parameters", {}).get("IdempotencyKey", {})
         self.idempotency_window = float(idempotency.get("x-idempotency-window-seconds",
                                                         IDEMPOTENCY_WINDOW_SECONDS))
-        self.failure_codes = tuple(schemas["TaskError"]["properties"]["code"]["enum"])
+        self.failure_codes = failure_codes(spec)
         self.documented_statuses = {
             (op["operationId"], int(status)) for _path, _method, op in operations(spec)
             for status in op.get("responses", {}) if status.isdigit()}
@@ -91,11 +90,6 @@ class ServiceState:
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         if self.store.local:
             resolved(self.open())
-
-    def error(self, operation_id: str, status: int, message: str, **kwargs: Any) -> ApiError:
-        """An error with the code and type the spec documents for this operation and status."""
-        code, type_ = self.error_codes.get((operation_id, status), ("", ""))
-        return ApiError(status, message, code=code, type=type_, **kwargs)
 
     @property
     def shared_store(self) -> SharedStore:

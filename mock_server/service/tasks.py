@@ -14,7 +14,13 @@ from ..domain.ids import key_fingerprint
 from ..domain.plan import plan_task
 from ..domain.scenarios import Action
 from ..domain.task import COMPLETED, Task
-from ..errors import invalid_request
+from ..errors import (
+    idempotency_conflict,
+    insufficient_credits,
+    invalid_request,
+    task_not_found,
+    task_of_another_key,
+)
 from ..models import ASPECT_RATIOS
 from .state import ServiceState
 
@@ -71,10 +77,7 @@ class Tasks(ServiceState):
         if record is None or self.now() - record["at"] >= self.idempotency_window:
             return None
         if record["body"] != self.body_digest(body):
-            raise self.error("createVideoGeneration", 409,
-                             f"This {IDEMPOTENCY_HEADER} was used for task {record['document']['id']} "
-                             "with another request body; use a new key for a new request",
-                             param=IDEMPOTENCY_HEADER)
+            raise idempotency_conflict(self.error_codes, IDEMPOTENCY_HEADER, record["document"]["id"])
         return record["document"]
 
     async def create_or_replay(self, *, api_key: str, body: dict[str, Any], media_base: str,
@@ -106,10 +109,9 @@ class Tasks(ServiceState):
     async def owned_task(self, *, api_key: str, task_id: str) -> Task:
         task = await self._task(task_id)
         if task is None:
-            raise self.error("getTask", 404, f"Task {task_id} not found", param="task_id")
+            raise task_not_found(self.error_codes, task_id)
         if task.owner != key_fingerprint(api_key):
-            raise self.error("getTask", 403, "This task belongs to another API key",
-                             param="task_id")
+            raise task_of_another_key(self.error_codes)
         return task
 
     def task_document(self, task: Task) -> dict[str, Any]:
@@ -136,7 +138,5 @@ class Tasks(ServiceState):
     async def _check_balance(self, task: Task) -> None:
         left = await self.balance(task.owner)
         if left is not None and left < task.credits:
-            raise self.error("createVideoGeneration", 402,
-                             f"Insufficient credits: this task needs {task.credits:g}, "
-                             f"{max(left, 0):g} left")
+            raise insufficient_credits(self.error_codes, task.credits, left)
 
