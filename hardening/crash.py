@@ -24,8 +24,7 @@ import httpx
 
 from .common import (MockProcess, env_float, env_int, log, problem_sections, write_json,
                      write_text)
-from .load import Load, account, outcome_counts, settle
-from .receiver import CallbackReceiver
+from .load import Load, account, callback_receiver, outcome_counts, settle
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
 
 DOWN_SECONDS = 1.0
@@ -34,7 +33,7 @@ DOWN_SECONDS = 1.0
 def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         progress: Callable[[str], None] = log) -> dict[str, Any]:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, CallbackReceiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, callback_receiver() as receiver:
         scenario = Path(tmp) / "crash-scenario.yaml"
         scenario.write_text(SCENARIO)
         state = Path(tmp) / "crash.sqlite"

@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from tests.receivers import Receiver
+
 from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb,
                      problem_sections, write_json, write_text)
-from .load import Load, account, outcome_counts, settle
-from .receiver import CallbackReceiver
+from .load import Load, account, callback_receiver, outcome_counts, settle
 
 KEYS = ["soak-key-alpha", "soak-key-bravo", "soak-key-charlie"]
 ADMIN_TOKEN = "soak-admin-token"
@@ -40,7 +41,7 @@ rules:
 """
 
 
-def mock_args(scenario: Path, receiver: CallbackReceiver, speed: float, seed: int) -> list[str]:
+def mock_args(scenario: Path, receiver: Receiver, speed: float, seed: int) -> list[str]:
     args = ["--speed", f"{speed:g}", "--allow-callback-host", receiver.host_port,
             "--scenario", str(scenario), "--log-format", "off", "--seed", str(seed)]
     for key in KEYS:
@@ -52,7 +53,7 @@ def run(clients: int, seconds: float, speed: float, seed: int = 3, rss_interval:
         progress: Callable[[str], None] = log, state: bool = False) -> dict[str, Any]:
     """``state``: run the mock with ``--state`` (tasks in SQLite rather than in memory)."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, CallbackReceiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, callback_receiver() as receiver:
         scenario = Path(tmp) / "soak-scenario.yaml"
         scenario.write_text(SCENARIO)
         extra = ["--state", str(Path(tmp) / "soak.sqlite")] if state else []

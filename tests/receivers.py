@@ -2,7 +2,9 @@
 
 Each request is answered by the receiver's plan for its number (1-based): an HTTP status,
 ``HANG`` (never answer), ``CLOSE`` (drop the connection without an answer) or
-``redirect(url)``; requests beyond the plan get 200.
+``redirect(url)``; requests beyond the plan get 200, or what ``by_path`` says for their path
+(the hardening runs' receiver fails every ``/fail/...`` path). One home for the tests, the
+hardening runs and the screenshot script: none of them ships, so neither does this.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 HANG, CLOSE = "hang", "close"
 CLOSE_AFTER = "close-after"   # answer 200 with `Connection: close`, then close
@@ -39,8 +41,9 @@ class Received:
 
 class Receiver:
     def __init__(self, *plan: int | str, tls: ssl.SSLContext | None = None,
-                 keep_alive: bool = False) -> None:
+                 keep_alive: bool = False, by_path: Callable[[str], int] | None = None) -> None:
         self.plan = list(plan)
+        self.by_path = by_path
         self.requests: list[Received] = []
         self.connections = 0
         self._changed = threading.Condition()
@@ -72,7 +75,9 @@ class Receiver:
             self.requests.append(request)
             self._changed.notify_all()
             number = len(self.requests)
-        return self.plan[number - 1] if number <= len(self.plan) else 200
+        if number <= len(self.plan):
+            return self.plan[number - 1]
+        return self.by_path(request.path) if self.by_path else 200
 
     def __enter__(self) -> "Receiver":
         self._thread.start()

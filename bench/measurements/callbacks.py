@@ -23,8 +23,10 @@ from typing import Any
 
 import httpx
 
-from ..runner import (BENCH, HEADERS, POST_PATH, ROOT, TMP, Context, Proc, free_port, mark,
-                      percentile, start_mock)
+from tests.processes import free_port
+
+from ..runner import (BENCH, HEADERS, POST_PATH, ROOT, TMP, Context, Proc, mark, percentile,
+                      start_mock)
 
 NAME = "callbacks"
 # (result key, scheme, share of --callbacks, p99 due→sent target in ms or None for info)

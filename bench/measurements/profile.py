@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..runner import (GET_PATH, POST_PATH, PROFILES, ROOT, TMP, Context, create_task,
-                      ensure_py_spy, free_port, run_wrk, start_mock)
+from tests.processes import free_port
+
+from ..runner import (GET_PATH, POST_PATH, PROFILES, ROOT, TMP, Context, create_task, ensure_py_spy,
+                      run_wrk, start_mock)
 
 NAME = "profile"
 

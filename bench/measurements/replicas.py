@@ -18,8 +18,10 @@ from typing import Any
 
 import httpx
 
-from ..runner import (GET_PATH, HEADERS, Context, Proc, create_task, free_port, group_cpu_seconds,
-                      mark, run_wrk, start_mock)
+from tests.processes import free_port
+
+from ..runner import (GET_PATH, HEADERS, Context, Proc, create_task, group_cpu_seconds, mark,
+                      run_wrk, start_mock)
 from .callbacks import _create_many, start_receiver
 
 NAME = "replicas"
