@@ -19,9 +19,10 @@ from mock_server.domain import lifecycle
 from mock_server.domain.task import Task
 from mock_server.journal import JournalEntry
 from mock_server.server import RunningServer
-from mock_server.settings import Settings
+from mock_server.settings import Settings, argparse_type, callback_host, readable_file
 from mock_server.store import resolved
 
+from .options import callback_ca_option, option
 from .results import NotApplicable, Report, judge
 
 CLIENT = "client"
@@ -36,14 +37,26 @@ CREATE = "createVideoGeneration"
 
 @dataclass(frozen=True)
 class ClientOptions:
-    command: tuple[str, ...]
-    scenarios: tuple[str, ...] = ()
-    speed: float = 60.0
-    min_poll_interval: float = 1.0
-    timeout: float = 300.0
-    allow_callback_hosts: tuple[str, ...] = ()   # as on `evolink-mock serve`
-    callback_ca: str | None = None
-    unknown_fields: str = "reject"   # the mock's --unknown-fields while the client runs
+    command: tuple[str, ...] = option("command", "-- COMMAND [ARG ...]")
+    scenarios: tuple[str, ...] = option("--scenario", "scenario YAML with scripted faults "
+                                        "(repeatable)", repeatable=True, metavar="FILE",
+                                        parse=argparse_type(readable_file))
+    speed: float = option("--speed", "mock seconds per real second; at 60 a 2-minute task "
+                          "takes 2 s", default=60.0, parse=float)
+    min_poll_interval: float = option("--min-poll-interval", "least real seconds between two "
+                                      "reads of one task", default=1.0, parse=float)
+    timeout: float = option("--timeout", "longest run of the client command, in seconds",
+                            default=300.0, parse=float)
+    allow_callback_hosts: tuple[str, ...] = option(
+        "--allow-callback-host", "let the mock send the client's callbacks to this (internal) "
+        "host, over http or https (repeatable), as on `evolink-mock serve`", repeatable=True,
+        metavar="HOST[:PORT]", parse=argparse_type(callback_host))
+    callback_ca: str | None = callback_ca_option()
+    # The mock's --unknown-fields while the client runs.
+    unknown_fields: str = option("--unknown-fields", "the mock's handling of fields a model does "
+                                 "not take: reject (400) or warn (accepted, as the real API "
+                                 "likely does); either way the verdict fails a client that sends "
+                                 "them", default="reject", choices=("reject", "warn"))
 
 
 @dataclass(frozen=True)
