@@ -22,8 +22,7 @@ from typing import Any, Callable
 
 import httpx
 
-from .common import (MockProcess, env_float, env_int, log, problem_sections, write_json,
-                     write_text)
+from .common import MockProcess, env_float, env_int, log, problem_sections, write_json, write_text
 from .load import Load, account, callback_receiver, outcome_counts, settle
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
 

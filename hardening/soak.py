@@ -23,8 +23,18 @@ from typing import Any, Callable
 
 from tests.receivers import Receiver
 
-from .common import (MockProcess, RssSampler, RssSeries, env_float, env_int, log, mb,
-                     problem_sections, write_json, write_text)
+from .common import (
+    MockProcess,
+    RssSampler,
+    RssSeries,
+    env_float,
+    env_int,
+    log,
+    mb,
+    problem_sections,
+    write_json,
+    write_text,
+)
 from .load import Load, account, callback_receiver, outcome_counts, settle
 
 KEYS = ["soak-key-alpha", "soak-key-bravo", "soak-key-charlie"]

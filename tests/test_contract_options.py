@@ -24,7 +24,7 @@ LEAST = [
 
 def help_of(command: str) -> str:
     parser = build_parser()
-    return parser._subparsers._group_actions[0].choices[command].format_help()  # noqa: SLF001
+    return parser._subparsers._group_actions[0].choices[command].format_help()
 
 
 @pytest.mark.parametrize(("command", "line", "options", "given"), LEAST)

@@ -25,8 +25,7 @@ import httpx
 
 from tests.processes import free_port
 
-from ..runner import (BENCH, HEADERS, POST_PATH, ROOT, TMP, Context, Proc, mark, percentile,
-                      start_mock)
+from ..runner import BENCH, HEADERS, POST_PATH, ROOT, TMP, Context, Proc, mark, percentile, start_mock
 
 NAME = "callbacks"
 # (result key, scheme, share of --callbacks, p99 due→sent target in ms or None for info)

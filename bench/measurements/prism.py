@@ -7,9 +7,26 @@ from typing import Any
 
 from tests.processes import free_port
 
-from ..runner import (GET_PATH, POST_PATH, PRISM_BIN, TARGET_P99_MS, TARGET_RATIO, TMP, WORKERS,
-                      Context, check_ok, create_task, describe, mark, median_round, memory_kb,
-                      run_wrk, start_mock, start_prism, tool_version)
+from ..runner import (
+    GET_PATH,
+    POST_PATH,
+    PRISM_BIN,
+    TARGET_P99_MS,
+    TARGET_RATIO,
+    TMP,
+    WORKERS,
+    Context,
+    check_ok,
+    create_task,
+    describe,
+    mark,
+    median_round,
+    memory_kb,
+    run_wrk,
+    start_mock,
+    start_prism,
+    tool_version,
+)
 
 NAME = "prism"
 

@@ -11,8 +11,18 @@ from typing import Any
 
 from tests.processes import free_port
 
-from ..runner import (GET_PATH, POST_PATH, PROFILES, ROOT, TMP, Context, create_task, ensure_py_spy,
-                      run_wrk, start_mock)
+from ..runner import (
+    GET_PATH,
+    POST_PATH,
+    PROFILES,
+    ROOT,
+    TMP,
+    Context,
+    create_task,
+    ensure_py_spy,
+    run_wrk,
+    start_mock,
+)
 
 NAME = "profile"
 

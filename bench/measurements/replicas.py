@@ -20,8 +20,17 @@ import httpx
 
 from tests.processes import free_port
 
-from ..runner import (GET_PATH, HEADERS, Context, Proc, create_task, group_cpu_seconds, mark,
-                      run_wrk, start_mock)
+from ..runner import (
+    GET_PATH,
+    HEADERS,
+    Context,
+    Proc,
+    create_task,
+    group_cpu_seconds,
+    mark,
+    run_wrk,
+    start_mock,
+)
 from .callbacks import _create_many, start_receiver
 
 NAME = "replicas"

@@ -15,9 +15,23 @@ import httpx
 
 from tests.processes import free_port
 
-from ..runner import (BENCH, GET_PATH, HEADERS, MINIMAL_BODY_FIXTURE, NO_SLOWER_TOLERANCE,
-                      TARGET_RSS_MB, TMP, TOKEN, Context, Proc, describe, mark, median_round,
-                      memory_kb, run_wrk)
+from ..runner import (
+    BENCH,
+    GET_PATH,
+    HEADERS,
+    MINIMAL_BODY_FIXTURE,
+    NO_SLOWER_TOLERANCE,
+    TARGET_RSS_MB,
+    TMP,
+    TOKEN,
+    Context,
+    Proc,
+    describe,
+    mark,
+    median_round,
+    memory_kb,
+    run_wrk,
+)
 
 NAME = "store"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..budget import Budget
-from ..results import NotApplicable, Report, judge
+from ..results import Report, judge
 from .target import Exchange, Target
 
 IDEMPOTENCY = "idempotency"
