@@ -6,6 +6,7 @@ Everything talks to loopback only. Every process started here is stopped by its 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import httpx
 
@@ -232,6 +233,44 @@ def write_text(name: str, text: str) -> Path:
 
 def mb(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def run_markdown(title: str, result: str, report: dict[str, Any],
+                 rows: list[tuple[str, Any]]) -> str:
+    """A soak or crash run's report: its title, the one-line result, a figure/value table,
+    then the problems (see :func:`problem_sections`)."""
+    accounting = report["accounting"]
+    return "\n".join([
+        f"# {title}",
+        "",
+        f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {result}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {figure} | {value} |" for figure, value in rows),
+        "",
+        *problem_sections(report["unexpected_examples"],
+                          accounting["problems"] + accounting["callbacks_lost_examples"]),
+    ]) + "\n"
+
+
+def load_parser(doc: str, clients_variable: str, clients: int, seed: int) -> argparse.ArgumentParser:
+    """The flags of a run under simulated clients (soak, crash): how many clients, the mock's
+    speed and the seed, each defaulting to a HARDENING_* variable."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=env_int(clients_variable, clients))
+    parser.add_argument("--speed", type=float, default=env_float("HARDENING_SOAK_SPEED", 60))
+    parser.add_argument("--seed", type=int, default=env_int("HARDENING_SEED", seed))
+    return parser
+
+
+def finish(name: str, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str]) -> int:
+    """Write reports/NAME.json and NAME.md, print the Markdown; exit status 1 unless ok."""
+    text = markdown(report)
+    write_json(f"{name}.json", report)
+    write_text(f"{name}.md", text)
+    print(text)
+    return 0 if report["ok"] else 1
 
 
 def problem_sections(unexpected: list[str], problems: list[str]) -> list[str]:
