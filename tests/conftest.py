@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from contract_tests.mock import MockServer
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
@@ -45,8 +46,9 @@ def module_server() -> Iterator[RunningServer]:
         yield running
 
 
-def connect(server: RunningServer, api_key: str | None = API_KEY) -> httpx.Client:
-    """A client for ``server`` that sends ``api_key`` as its bearer token (none when None)."""
+def connect(server: RunningServer | MockServer, api_key: str | None = API_KEY) -> httpx.Client:
+    """A client for ``server`` (ours, or the kit's ``MockServer``) that sends ``api_key`` as
+    its bearer token (none when None)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return httpx.Client(base_url=server.url, headers=headers, timeout=10)
 
