@@ -8,9 +8,6 @@ is a function of what the client sent, when, and what it was answered.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Callable
@@ -23,6 +20,7 @@ from mock_server.settings import Settings, argparse_type, callback_host, readabl
 from mock_server.store import resolved
 
 from .options import callback_ca_option, option
+from .program import run_program
 from .results import NotApplicable, Report, judge
 
 CLIENT = "client"
@@ -274,34 +272,14 @@ def journal_summary(session: Session) -> list[str]:
     return lines
 
 
-def run_command(options: ClientOptions, env: dict[str, str]) -> str | None:
-    """Run the client; what went wrong with it, if anything."""
-    try:
-        code = subprocess.run(options.command, env=env, timeout=options.timeout).returncode
-    except subprocess.TimeoutExpired:
-        return f"still running after {options.timeout:g} s; killed"
-    except OSError as exc:
-        return f"could not start {options.command[0]!r}: {exc.strerror or exc}"
-    return f"exited with status {code}" if code else None
-
-
-def child_path(path: str | None) -> str:
-    """The kit's interpreter directory first: ``python`` in the command is then the one with
-    the kit's dependencies (httpx...), as when the kit's virtualenv is activated."""
-    kit_bin = os.path.dirname(sys.executable)
-    rest = [entry for entry in (path or os.defpath).split(os.pathsep) if entry and entry != kit_bin]
-    return os.pathsep.join([kit_bin, *rest])
-
-
 def check_client(options: ClientOptions) -> Report:
     settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
                         scenarios=options.scenarios,
                         allow_callback_hosts=options.allow_callback_hosts,
                         callback_ca=options.callback_ca, unknown_fields=options.unknown_fields)
     with RunningServer(settings) as server:
-        env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
-               "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
-        trouble = run_command(options, env)
+        trouble = run_program(options.command, options.timeout,
+                              {"EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY})
         session = Session(options, server.service.journal.query(), resolved(server.service.store.tasks()),
                           trouble)
     report = Report(CLIENT, " ".join(options.command))

@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import httpx
 
+from .accounting import account, outcome_counts, settle
 from .common import MockProcess, env_float, env_int, finish, load_parser, log, run_markdown
-from .load import Load, account, callback_receiver, outcome_counts, settle
+from .load import Load, callback_receiver
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
 
 DOWN_SECONDS = 1.0

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from tests.receivers import Receiver
 
+from .accounting import account, outcome_counts, settle
 from .common import (
     MockProcess,
     RssSampler,
@@ -33,7 +34,7 @@ from .common import (
     mb,
     run_markdown,
 )
-from .load import Load, account, callback_receiver, outcome_counts, settle
+from .load import Load, callback_receiver
 
 KEYS = ["soak-key-alpha", "soak-key-bravo", "soak-key-charlie"]
 ADMIN_TOKEN = "soak-admin-token"
