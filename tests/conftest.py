@@ -1,7 +1,8 @@
 """Shared fixtures: a real mock server on a loopback port, per test, with the manual clock.
 
-:func:`serving` is the one way a test sets up a server and a client for it: the ``server``
-and ``client`` fixtures use it, and so does every test that needs its own settings.
+:func:`connect` is the one way a test gets a client for a server and :func:`serving` a server
+with its client: the ``server`` and ``client`` fixtures use them, and so does every test that
+needs its own settings.
 """
 
 from __future__ import annotations
