@@ -18,15 +18,17 @@ import json
 import ssl
 import time
 from pathlib import Path
+from typing import ClassVar, cast
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
 class Receiving(asyncio.Protocol):
-    arrivals: list[tuple[float, str]] = []
+    arrivals: ClassVar[list[tuple[float, str]]] = []   # one list for every connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        # A stream connection's transport writes; uvloop's is no asyncio.Transport subclass.
+        self.transport = cast(asyncio.Transport, transport)
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:

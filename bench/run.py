@@ -24,16 +24,30 @@ from typing import Any
 if __package__ in (None, ""):   # run as a script (python bench/run.py): import the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measurements import MEASUREMENTS  # noqa: E402
-from bench.report import render_markdown  # noqa: E402
-from bench.runner import (BENCH, BODY_FIXTURE, PRISM_VERSION, ROOT, TMP, Context, Proc,  # noqa: E402
-                          ensure_prism, ensure_wrk, http_stack, log, stop_all, tool_version)
+from bench.measurements import MEASUREMENTS
+from bench.report import render_markdown
+from bench.runner import (
+    BENCH,
+    BODY_FIXTURE,
+    PRISM_VERSION,
+    ROOT,
+    TMP,
+    Context,
+    Proc,
+    ensure_prism,
+    ensure_wrk,
+    http_stack,
+    log,
+    stop_all,
+    tool_version,
+)
 
 NAMES = [m.NAME for m in MEASUREMENTS]
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per target (default 3)")
@@ -67,7 +81,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     unknown = set(args.only.split(",")) - set(NAMES)
     if unknown:
-        parser.error(f"--only: unknown measurement(s) {', '.join(sorted(unknown))}; choose from {', '.join(NAMES)}")
+        parser.error(f"--only: unknown measurement(s) {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(NAMES)}")
     if args.quick:
         args.duration, args.rounds, args.warmup = 2, 1, 1
         args.tasks, args.callbacks, args.st_examples, args.profile_seconds = 5000, 100, 10, 4
@@ -102,11 +117,13 @@ def main() -> int:
     ctx = Context(args, body_dict, body, body_file, progress, quick=args.quick)
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip() or "?"
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            check=False).stdout.strip() or "?"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.strip()
+                           text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           check=False).stdout.strip()
     results: dict[str, Any] = {"meta": {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + ("+dirty" if dirty else ""),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

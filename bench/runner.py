@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import httpx
 
@@ -59,15 +60,15 @@ def log(message: str) -> None:
 class Proc:
     """A child in its own session, so it and its children stop together by its group id."""
 
-    running: list["Proc"] = []
-    server_env: dict[str, str] = {}   # set by --stack for every Python server we start
+    running: ClassVar[list[Proc]] = []
+    server_env: ClassVar[dict[str, str]] = {}   # set by --stack for every Python server we start
 
     def __init__(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None,
                  stdout: Any = None) -> None:
         self.name = name
         TMP.mkdir(parents=True, exist_ok=True)
         self.log_path = TMP / f"{name}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")   # noqa: SIM115 - the child writes to it until stop()
         self.popen = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
                                       stdout=stdout if stdout is not None else self._log,
                                       stderr=self._log, start_new_session=True)
@@ -119,7 +120,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proc 
         except (httpx.HTTPError, OSError):
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{what}: not ready after {timeout:g} s" + (f". Its log:\n{proc.tail()}" if proc else ""))
+    raise SystemExit(f"{what}: not ready after {timeout:g} s"
+                     + (f". Its log:\n{proc.tail()}" if proc else ""))
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -162,7 +164,7 @@ def ensure_wrk() -> str:
         log("wrk not found: installing the Debian package (apt-get install -y wrk)")
         subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
         result = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
         found = shutil.which("wrk")
         if found:
             return found
@@ -190,7 +192,8 @@ def ensure_prism() -> None:
     PRISM_DIR.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
                              "--prefix", str(PRISM_DIR), f"@stoplight/prism-cli@{PRISM_VERSION}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+                            check=False)
     if result.returncode != 0 or installed_prism_version() != PRISM_VERSION:
         raise SystemExit(f"npm install of Prism failed:\n{result.stdout[-3000:]}")
 
@@ -201,16 +204,17 @@ def http_stack(env: dict[str, str]) -> str:
              "def has(m):\n"
              "    try:\n        return u.find_spec(m) is not None\n"
              "    except ImportError:\n        return False\n"
-             "print(('httptools' if has('httptools') else 'h11') + ' + ' + ('uvloop' if has('uvloop') else 'asyncio'))")
+             "print(('httptools' if has('httptools') else 'h11') + ' + ' + ('uvloop' if has('uvloop') else "
+             "'asyncio'))")
     result = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
     return result.stdout.strip() or "?"
 
 
 def tool_version(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             timeout=20).stdout
+                             timeout=20, check=False).stdout
         return out.strip().splitlines()[0] if out.strip() else "?"
     except (OSError, subprocess.TimeoutExpired):
         return "?"
@@ -252,10 +256,11 @@ def run_wrk(url: str, *, seconds: int, threads: int, connections: int,
            "BENCH_BODY_FILE": str(body_file) if body_file else ""}
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
            "-s", str(WRK_LUA), url]
-    busy0, server0, wrk0, wall0 = (machine_busy_seconds(), group_cpu_seconds(server_pgid) if server_pgid else 0.0,
+    busy0, server0, wrk0, wall0 = (machine_busy_seconds(),
+                                   group_cpu_seconds(server_pgid) if server_pgid else 0.0,
                                    children_cpu_seconds(), time.monotonic())
     result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, timeout=seconds + 60)
+                            text=True, timeout=seconds + 60, check=False)
     wall = time.monotonic() - wall0
     busy = machine_busy_seconds() - busy0
     server_cpu = (group_cpu_seconds(server_pgid) - server0) if server_pgid else None

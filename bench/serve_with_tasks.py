@@ -17,7 +17,6 @@ import argparse
 import gc
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -103,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

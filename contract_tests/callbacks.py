@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -48,6 +49,8 @@ def _task(ids: IdFactory, outcome: str, now: float) -> Task:
     model = MODELS[MODEL]
     request = apply_defaults(model.schema, {"model": MODEL, "prompt": "A lighthouse in a storm"})
     behaviour = model.behaviour
+    if behaviour is None:   # every model of the shipped spec has its x-mock block
+        raise RuntimeError(f"{MODEL} has no x-mock block in the spec")
     queue, run = behaviour.split(behaviour.total_seconds(request))
     created = now - queue - run - 1
     return Task(id=ids.task_id(created), owner=OWNER, model=MODEL, request_text=Task.encode_request(request),

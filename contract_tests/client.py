@@ -8,9 +8,10 @@ is a function of what the client sent, when, and what it was answered.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mock_server.domain import lifecycle
 from mock_server.domain.task import Task
@@ -118,7 +119,7 @@ def polls_respect_floor(session: Session) -> list[Violation]:
     floor = session.options.min_poll_interval
     problems: list[Violation] = []
     for entries in reads.values():
-        for before, after in zip(entries, entries[1:]):
+        for before, after in itertools.pairwise(entries):
             gap = after.real_at - before.real_at
             if gap < floor:
                 problems.append((f"read {gap:.2f} s after the previous read of this task "
@@ -151,11 +152,11 @@ def _in_order(session: Session) -> list[JournalEntry]:
 def _too_soon(session: Session, statuses: frozenset[int]) -> list[Violation]:
     """The request after each answer with one of ``statuses`` came before its Retry-After."""
     entries = _in_order(session)
-    pairs = [(entry, after) for entry, after in zip(entries, entries[1:])
+    pairs = [(entry, after, entry.retry_after) for entry, after in itertools.pairwise(entries)
              if entry.status in statuses and entry.retry_after is not None]
     return [(f"next request {after.real_at - entry.real_at:.2f} s after a {entry.status} that said "
-             f"Retry-After: {entry.retry_after}", after)
-            for entry, after in pairs if after.real_at - entry.real_at < entry.retry_after]
+             f"Retry-After: {retry_after}", after)
+            for entry, after, retry_after in pairs if after.real_at - entry.real_at < retry_after]
 
 
 def backoff_after_429(session: Session) -> list[Violation]:
@@ -191,7 +192,9 @@ def retries_reuse_idempotency_key(session: Session) -> list[Violation]:
     for index, entry in enumerate(creates):
         retry = next((later for later in creates[index + 1:]
                       if later.body_hash == entry.body_hash and later.key == entry.key), None)
-        why = _lost_answer(entry, retry) if retry is not None else None
+        if retry is None:
+            continue
+        why = _lost_answer(entry, retry)
         if why:
             retried.append((entry, retry, why))
     if not retried:
@@ -280,7 +283,8 @@ def check_client(options: ClientOptions) -> Report:
     with RunningServer(settings) as server:
         trouble = run_program(options.command, options.timeout,
                               {"EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY})
-        session = Session(options, server.service.journal.query(), resolved(server.service.store.tasks()),
+        session = Session(options, resolved(server.service.journal.entries_matching()),
+                          resolved(server.service.store.tasks()),
                           trouble)
     report = Report(CLIENT, " ".join(options.command))
     report.summary.extend(journal_summary(session))

@@ -36,7 +36,7 @@ class ContractModel:
 
 class Contract:
     def __init__(self, spec: dict[str, Any], source: str = "the shipped spec",
-                 fallback: "Contract | None" = None) -> None:
+                 fallback: Contract | None = None) -> None:
         self.spec = spec
         self.source = source
         self.failure_codes: tuple[str, ...] = tuple(

@@ -13,6 +13,8 @@ import itertools
 from typing import Any
 
 import schemathesis
+from schemathesis.core.result import Err
+from schemathesis.schemas import APIOperation, BaseSchema
 
 from mock_server.callbacks.policy import CallbackPolicy
 
@@ -60,3 +62,13 @@ def prepare(case: schemathesis.Case) -> schemathesis.Case:
         # another body is refused by design (409): each positive case gets a key of its own.
         case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-case-{next(_keys):08d}"
     return case
+
+
+def operations(schema: BaseSchema) -> list[APIOperation]:
+    """Every operation of ``schema``; one Schemathesis cannot use raises its InvalidSchema."""
+    found = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        found.append(result.ok())
+    return found

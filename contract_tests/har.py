@@ -56,7 +56,7 @@ def _require(node: Any, key: str, kind: type | tuple[type, ...], where: str) -> 
     if not isinstance(node, dict) or key not in node:
         raise HarError(f"{where}.{key} is missing")
     value = node[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise HarError(f"{where}.{key} has the wrong type ({type(value).__name__})")
     return value
 

@@ -9,7 +9,7 @@ would use.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -34,7 +34,7 @@ class MockControlError(RuntimeError):
 class Journal:
     """The requests the mock received, oldest first (``GET /_mock/journal``)."""
 
-    def __init__(self, mock: "MockServer") -> None:
+    def __init__(self, mock: MockServer) -> None:
         self._mock = mock
 
     def requests(self, path: str = "*", method: str | None = None) -> list[dict[str, Any]]:
@@ -59,11 +59,11 @@ class MockServer:
         return self._server.url
 
     @property
-    def service(self) -> "MockService":
+    def service(self) -> MockService:
         """The mock's service object, for what the control API does not offer."""
         return self._server.service
 
-    def start(self) -> "MockServer":
+    def start(self) -> Self:
         self._server.start()
         token = self.settings.admin_token
         self._control = httpx.Client(base_url=f"{self.url}/_mock", timeout=10,
@@ -75,7 +75,7 @@ class MockServer:
             self._control.close()
         self._server.stop()
 
-    def __enter__(self) -> "MockServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

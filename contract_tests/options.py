@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from mock_server.settings import argparse_type, ca_bundle
 

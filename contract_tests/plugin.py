@@ -12,7 +12,8 @@ a test asks for it, so having the plugin installed costs other test runs nothing
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def evolink_mock_settings() -> "Settings":
+def evolink_mock_settings() -> Settings:
     """How the mock starts: manual clock, any non-empty key accepted. Override to change."""
     from mock_server.settings import Settings
 
@@ -31,7 +32,7 @@ def evolink_mock_settings() -> "Settings":
 
 
 @pytest.fixture(scope="session")
-def _evolink_mock_pool() -> Iterator["MockPool"]:
+def _evolink_mock_pool() -> Iterator[MockPool]:
     """Mocks started in this session (under pytest-xdist: this worker), one per settings."""
     from .mock import MockPool
 
@@ -41,8 +42,8 @@ def _evolink_mock_pool() -> Iterator["MockPool"]:
 
 
 @pytest.fixture
-def evolink_mock(evolink_mock_settings: "Settings",
-                 _evolink_mock_pool: "MockPool") -> Iterator["MockServer"]:
+def evolink_mock(evolink_mock_settings: Settings,
+                 _evolink_mock_pool: MockPool) -> Iterator[MockServer]:
     """A :class:`~contract_tests.mock.MockServer` on a free port that no other test has
     touched: the server is started once per session and settings, and after each test a
     restarting reset forgets its tasks, rules, journal, deliveries and clock moves."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 MAX_EXAMPLES = 3   # distinct failure examples kept per check run; the rest are only counted
 
@@ -36,7 +37,7 @@ class Finding:
 
     def lines(self) -> list[str]:
         """The finding as plain text lines: message, request, how to reproduce."""
-        lines = self.message.splitlines() + [f"request: {self.request}"]
+        lines = [*self.message.splitlines(), f"request: {self.request}"]
         return lines + ([f"reproduce: {self.reproduce}"] if self.reproduce else [])
 
 

@@ -36,7 +36,8 @@ def settle(base_url: str, admin: dict[str, str], seen: dict[str, Seen], timeout:
     with httpx.Client(base_url=base_url, headers=admin, timeout=30) as http:
         while time.monotonic() - started < timeout:
             deliveries = http.get("/_mock/deliveries").json()["deliveries"]
-            finished = {d["task_id"] for d in deliveries if d["state"] != "pending" and d["replay_of"] is None}
+            finished = {d["task_id"] for d in deliveries
+                        if d["state"] != "pending" and d["replay_of"] is None}
             pending = [d for d in deliveries if d["state"] == "pending"]
             if wanted <= finished and not pending:
                 break
@@ -67,14 +68,15 @@ def account(base_url: str, admin: dict[str, str], stats: LoadStats,
             retrievable += 1
             if document["model"] != seen.model or document["created"] != seen.created:
                 changed += 1
-                problems.append(f"task {seen.id}: model/created changed to {document['model']}/{document['created']}")
+                problems.append(f"task {seen.id}: model/created changed to "
+                                f"{document['model']}/{document['created']}")
         deliveries = http.get("/_mock/deliveries", headers=admin).json()["deliveries"]
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for delivery in deliveries:
         if delivery["replay_of"] is None:
             by_task[delivery["task_id"]].append(delivery)
     hits, bad_bodies = callbacks_by_task(receiver)
-    callbacks = Counter()
+    callbacks: Counter[str] = Counter()
     lost: list[str] = []
     duplicates = 0
     for seen in stats.seen.values():

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Self
 
 import httpx
 
@@ -95,7 +96,7 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     var = sum((x - mx) ** 2 for x in xs)
     if var == 0:
         return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
 
 
 class RssSampler:
@@ -111,12 +112,12 @@ class RssSampler:
         while not self._stop.wait(self.interval):
             self.series.sample("timer")
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> Self:
         self.series.sample("start")
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self.series.sample("end")
@@ -160,7 +161,7 @@ class MockProcess:
     def admin_headers(self) -> dict[str, str]:
         return {"X-Mock-Admin-Token": self.admin_token} if self.admin_token else {}
 
-    def start(self, timeout: float = 20.0) -> "MockProcess":
+    def start(self, timeout: float = 20.0) -> Self:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", LOOPBACK,
                    "--port", str(self.port), *self.args]
@@ -210,10 +211,10 @@ class MockProcess:
                 self.process.wait(timeout=10)
         return self.process.returncode
 
-    def __enter__(self) -> "MockProcess":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

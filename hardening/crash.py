@@ -16,8 +16,9 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -39,7 +40,7 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         mock = MockProcess(*mock_args(scenario, receiver, speed, seed), "--state", str(state),
                            name="crash", admin_token=ADMIN_TOKEN)
         mock.start()
-        window = {"down": False, "until": 0.0}
+        window: dict[str, Any] = {"down": False, "until": 0.0}
         events: list[dict[str, Any]] = []
 
         def down() -> bool:
@@ -67,7 +68,8 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         try:
             stats = asyncio.run(load.run(during=killer))
             settled = settle(mock.url, mock.admin_headers(), stats.seen)
-            rules = httpx.get(f"{mock.url}/_mock/rules", headers=mock.admin_headers(), timeout=10).json()["rules"]
+            rules = httpx.get(f"{mock.url}/_mock/rules", headers=mock.admin_headers(),
+                              timeout=10).json()["rules"]
             accounting = account(mock.url, mock.admin_headers(), stats, receiver, exact_once=False)
             alive = mock.alive()
         finally:

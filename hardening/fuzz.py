@@ -26,8 +26,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hypothesis
 import requests
@@ -36,10 +37,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.engine import Status
-from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
-                                                         create_test)
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 
-from contract_tests.generation import prepare
+from contract_tests.generation import operations, prepare
 
 from . import raw
 from .common import MockProcess, RssSeries, env_int, log, mb, write_json, write_text
@@ -56,7 +56,7 @@ VENDOR, ADMIN = "vendor", "admin"
 
 def all_checks() -> list[CheckFunction]:
     load_all_checks()
-    return list(CHECKS.get_all())
+    return [check for check in CHECKS.get_all() if not isinstance(check, type)]   # functions only
 
 
 class SchemaFuzz:
@@ -91,7 +91,7 @@ class SchemaFuzz:
 
     @property
     def operations(self) -> list[Any]:
-        return [result.ok() for result in self.schema.get_all_operations()]
+        return operations(self.schema)
 
     def _after_validate(self) -> Any:
         def after_validate(context: Any, case: Any, response: Any, results: list[Any]) -> None:
@@ -133,7 +133,7 @@ class SchemaFuzz:
                                                      "headers": self.headers})
         except FailureGroup:
             pass   # each failure was recorded by the after_validate hook
-        except Exception as exc:   # a check crashing is a finding about us, not the server
+        except Exception as exc:   # noqa: BLE001 - a check crashing is a finding about us, not the server
             self.check_failures["<check error>"] += 1
             self._remember(label, "<check error>", type(exc).__name__, repr(exc)[:300], case,
                            response)
@@ -350,15 +350,20 @@ def markdown(report: dict[str, Any]) -> str:
         "| figure | value |",
         "|---|---|",
         f"| Schemathesis cases (both specs, positive + negative, all checks) | {st['cases']} |",
-        f"| of which vendor API / admin API | {st['specs'][VENDOR]['cases']} / {st['specs'][ADMIN]['cases']} |",
+        f"| of which vendor API / admin API | {st['specs'][VENDOR]['cases']} / "
+        f"{st['specs'][ADMIN]['cases']} |",
         f"| 5xx answers | {st['server_errors_5xx']} |",
         f"| answers outside the spec | {st['out_of_spec_responses']} |",
-        f"| other check failures | {sum(st['other_check_failures'].values())} {st['other_check_failures'] or ''} |",
+        f"| other check failures | {sum(st['other_check_failures'].values())} "
+        f"{st['other_check_failures'] or ''} |",
         f"| transport errors | {st['transport_errors']} |",
-        f"| raw malformed requests (memory + --state) | {rawr['cases']}, failed {rawr['failed']}, 5xx {rawr['server_errors_5xx']} |",
+        f"| raw malformed requests (memory + --state) | {rawr['cases']}, failed {rawr['failed']}, 5xx "
+        f"{rawr['server_errors_5xx']} |",
         f"| server alive throughout | {report['server_alive_throughout']} |",
-        f"| server RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / {mb(rss.get('max_kb'))} |",
-        f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / {rss.get('second_half_slope_kb_per_min')} kB/min |",
+        f"| server RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / "
+        f"{mb(rss.get('max_kb'))} |",
+        f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / "
+        f"{rss.get('second_half_slope_kb_per_min')} kB/min |",
         "",
         "## Statuses",
         "",

@@ -14,8 +14,9 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,7 @@ from tests.receivers import Receiver
 
 CREATE = "/v1/videos/generations"
 TERMINAL = {"completed", "failed"}
-BODIES = [
+BODIES: list[dict[str, Any]] = [
     {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse beam sweeping across a stormy sea"},
     {"model": "grok-imagine-image-to-video", "prompt": "A paper boat drifts down a rainy street",
      "image_urls": ["https://example.com/image.jpg"]},
@@ -91,7 +92,7 @@ class Load:
         self.down = down   # crash mode: True while the mock is known to be down/restarting
         self._deadline = 0.0
 
-    async def run(self, during: Callable[[], Awaitable[None]] | None = None) -> LoadStats:
+    async def run(self, during: Callable[[], Coroutine[Any, Any, None]] | None = None) -> LoadStats:
         self._deadline = time.monotonic() + self.duration
         limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=15, limits=limits) as http:
@@ -148,7 +149,7 @@ class Load:
                 callback = "ok"
             elif self.receiver is not None and roll < CALLBACK_OK_SHARE + CALLBACK_FAIL_SHARE:
                 callback = "fail"
-            if callback:
+            if callback and self.receiver is not None:
                 body["callback_url"] = self.receiver.url(f"/{callback}/{number}/{serial}")
             self.stats.creates_attempted += 1
             response = await self._request(http, "POST", CREATE, json=body, headers=headers)
@@ -184,7 +185,8 @@ class Load:
                 seen.final_status = document["status"]
                 seen.final_error = (document.get("error") or {}).get("code")
                 expected = "failed" if seen.scripted_failure else "completed"
-                if document["status"] != expected or (seen.scripted_failure and seen.final_error != "service_error"):
+                if document["status"] != expected or (seen.scripted_failure
+                                                      and seen.final_error != "service_error"):
                     self.stats.wrong_outcomes.append(
                         f"{seen.id}: expected {expected}, got {document['status']} {seen.final_error}")
                 return

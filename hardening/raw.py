@@ -15,8 +15,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 CREATE = "/v1/videos/generations"
 GROK = '{"model": "grok-imagine-text-to-video", "prompt": "a kite over the dunes"}'
@@ -93,7 +94,7 @@ def _read_response(sock: socket.socket, send_error: str | None) -> RawResponse:
             break
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return RawResponse(None, {}, bytes(buffer), "read timeout")
         except ConnectionResetError:
             break
@@ -282,12 +283,14 @@ def cases(key: str, admin: dict[str, str]) -> list[Case]:
         Case("admin rule with deep nesting", admin_post("/_mock/rules", nested_objects(10_000)), bad),
         Case("admin journal with a 30-digit since",
              request("GET", "/_mock/journal?since=" + "9" * 30, headers=admin_headers), (200, 400)),
-        Case("admin tasks with limit=1e3", request("GET", "/_mock/tasks?limit=1e3", headers=admin_headers), bad),
+        Case("admin tasks with limit=1e3", request("GET", "/_mock/tasks?limit=1e3", headers=admin_headers),
+             bad),
         # --- content types -----------------------------------------------------------------
         Case("text/plain body", create(GROK, content_type="text/plain"), (415,), "unsupported_media_type"),
         Case("form-encoded body", create("model=grok&prompt=x",
                                          content_type="application/x-www-form-urlencoded"), (415,)),
-        Case("multipart body", create("--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nx\r\n--b--\r\n",
+        Case("multipart body", create("--b\r\nContent-Disposition: form-data; "
+                                      "name=\"model\"\r\n\r\nx\r\n--b--\r\n",
                                       content_type="multipart/form-data; boundary=b"), (415,)),
         Case("application/xml body", create("<model>x</model>", content_type="application/xml"), (415,)),
         # Connexion reads a body without a content type as JSON (lenient, noted in the report).
@@ -349,16 +352,19 @@ def cases(key: str, admin: dict[str, str]) -> list[Case]:
              f"Connection: close\r\n\r\n{GROK}".encode(), (PROTOCOL, 400)),
         Case("negative Content-Length",
              f"POST {CREATE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
-             f"Content-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n{GROK}".encode(),
+             f"Content-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n"
+             f"{GROK}".encode(),
              (PROTOCOL, 400)),
         Case("Content-Length with 30 digits",
              f"POST {CREATE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
-             f"Content-Type: application/json\r\nContent-Length: {'9' * 30}\r\nConnection: close\r\n\r\n{GROK}".encode(),
+             f"Content-Type: application/json\r\nContent-Length: {'9' * 30}\r\nConnection: "
+             f"close\r\n\r\n{GROK}".encode(),
              (PROTOCOL, 413, 400, CLOSED), half_close=True),
         Case("Transfer-Encoding: gzip, chunked",
              f"POST {CREATE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
              "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n"
-             f"Connection: close\r\n\r\n{len(GROK):x}\r\n{GROK}\r\n0\r\n\r\n".encode(), (PROTOCOL, 400, 415, 200)),
+             f"Connection: close\r\n\r\n{len(GROK):x}\r\n{GROK}\r\n0\r\n\r\n".encode(),
+             (PROTOCOL, 400, 415, 200)),
         Case("invalid chunk size",
              f"POST {CREATE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
@@ -373,7 +379,8 @@ def cases(key: str, admin: dict[str, str]) -> list[Case]:
         Case("Expect: 100-continue", request("POST", CREATE, GROK, auth=key,
                                              headers=[("Expect", "100-continue")]), (200,)),
         Case("Authorization scheme only", request("GET", "/v1/tasks/task-unified-1",
-                                                  headers=[("Authorization", "Bearer")]), (401,), "unauthorized"),
+                                                  headers=[("Authorization", "Bearer")]), (401,),
+             "unauthorized"),
         Case("Basic credentials", request("GET", "/v1/tasks/task-unified-1",
                                           headers=[("Authorization", "Basic YTpi")]), (401,), "unauthorized"),
         Case("X-Mock-Scenario junk", request("GET", "/v1/tasks/task-unified-1", auth=key,
@@ -387,7 +394,8 @@ def cases(key: str, admin: dict[str, str]) -> list[Case]:
         Case("X-Mock-Scenario takes=inf", request("POST", CREATE, GROK, auth=key,
                                                   headers=[("X-Mock-Scenario", "takes=inf")]), (400,)),
         Case("X-Mock-Scenario takes=1e308", request("POST", CREATE, GROK, auth=key,
-                                                    headers=[("X-Mock-Scenario", "takes=1e308")]), (200, 400)),
+                                                    headers=[("X-Mock-Scenario", "takes=1e308")]),
+             (200, 400)),
         Case("magic prompt with takes=nan",
              create('{"model": "grok-imagine-text-to-video", "prompt": "x [mock:takes=nan]"}'), (400,)),
         Case("magic prompt with retry_after of 30 digits",
@@ -416,7 +424,8 @@ def cases(key: str, admin: dict[str, str]) -> list[Case]:
         Case("raw non-ASCII bytes in the path", b"GET /v1/tasks/task-unified-\xff HTTP/1.1\r\nHost: x\r\n"
              b"Authorization: Bearer " + key.encode() + b"\r\nConnection: close\r\n\r\n",
              (PROTOCOL, 400, 404)),
-        Case("percent-encoded newline ending the path", request("GET", "/v1/tasks/task-unified-1%0a", auth=key),
+        Case("percent-encoded newline ending the path", request("GET", "/v1/tasks/task-unified-1%0a",
+                                                                auth=key),
              (400, 404)),
         Case("absolute-form request target",
              request("GET", "http://evil.example/v1/tasks/task-unified-1", auth=key), (404, 400, PROTOCOL)),
@@ -470,7 +479,7 @@ def _what_is_left(sock: socket.socket) -> bytes:
     sock.settimeout(0.2)
     try:
         return sock.recv(1024)
-    except socket.timeout:
+    except TimeoutError:
         return b""
 
 

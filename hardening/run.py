@@ -22,7 +22,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import auth_timing, crash, fuzz, soak
 from .common import REPORTS, ROOT, env_float, env_int, log, mb, write_json, write_text
@@ -46,7 +47,7 @@ def _ssrf() -> tuple[bool, str, dict[str, Any]]:
     env = {**os.environ, "HARDENING_REPORTS": "1"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              "tests/test_hardening_ssrf.py"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     figures = json.loads((REPORTS / "ssrf.json").read_text()) if (REPORTS / "ssrf.json").exists() else {}
     tail = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "no output"
     line = (f"{figures.get('refused at create', '?')} refused at create, "
@@ -63,7 +64,8 @@ def _soak() -> tuple[bool, str, dict[str, Any]]:
     write_text("soak.md", soak.markdown(report))
     a, rss = report["accounting"], report["rss"]
     line = (f"{report['tasks_created']} tasks, {report['polls']} polls, "
-            f"{a['callbacks'].get('delivered', 0)} delivered + {a['callbacks'].get('failed_after_4_attempts', 0)} "
+            f"{a['callbacks'].get('delivered', 0)} delivered + "
+            f"{a['callbacks'].get('failed_after_4_attempts', 0)} "
             f"failed-after-4 callbacks, lost {a['tasks_lost']} tasks / {a['callbacks_lost']} callbacks, "
             f"expected errors {sum(report['expected_errors'].values())}, unexpected "
             f"{sum(report['unexpected_errors'].values())}; RSS {mb(rss.get('start_kb'))} -> "
@@ -85,7 +87,8 @@ def _crash() -> tuple[bool, str, dict[str, Any]]:
 
 def _auth() -> tuple[bool, str, dict[str, Any]]:
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_hardening_auth.py"], cwd=ROOT, capture_output=True, text=True)
+                             "tests/test_hardening_auth.py"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
     timing = auth_timing.measure(env_int("HARDENING_AUTH_ROUNDS", 200_000))
     write_json("auth.json", {**timing, "pytest_output": result.stdout[-5000:]})
     write_text("auth.md", auth_timing.markdown(timing) + "\n## Tests\n\n```\n"

@@ -17,8 +17,9 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.receivers import Receiver
 
@@ -74,7 +75,8 @@ def run(clients: int, seconds: float, speed: float, seed: int = 3, rss_interval:
             async def heartbeat() -> None:
                 every = max(seconds / 10, 5.0)
                 while time.monotonic() - load.stats.started < seconds:
-                    await asyncio.sleep(min(every, max(0.1, seconds - (time.monotonic() - load.stats.started))))
+                    await asyncio.sleep(min(every, max(0.1,
+                                                       seconds - (time.monotonic() - load.stats.started))))
                     progress(f"  soak: {time.monotonic() - load.stats.started:.0f}/{seconds:.0f} s, "
                              f"{len(load.stats.seen)} tasks, {load.stats.polls} polls, "
                              f"RSS {mb(rss.samples[-1][2] if rss.samples else None)}")

@@ -20,9 +20,10 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Self
 
 import yaml
 
@@ -83,7 +84,7 @@ class Trap:
         while not self._stop.is_set():
             try:
                 conn, _peer = self.sock.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             with conn:
                 conn.settimeout(0.5)
@@ -142,7 +143,7 @@ class ConnectGuard:
         except ValueError:
             return False
 
-    def __enter__(self) -> "ConnectGuard":
+    def __enter__(self) -> Self:
         guard = self
         original_connect = socket.socket.connect
         original_connect_ex = socket.socket.connect_ex
@@ -166,11 +167,12 @@ class ConnectGuard:
             check(sock, address)
             return original_connect_ex(sock, address)
 
-        socket.socket.connect = connect          # type: ignore[method-assign]
-        socket.socket.connect_ex = connect_ex    # type: ignore[method-assign]
+        # Patched on the class for the guard's lifetime; mypy refuses assigning to methods.
+        socket.socket.connect = connect          # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = connect_ex    # type: ignore[method-assign,assignment]
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         socket.socket.connect = self._original["connect"]          # type: ignore[method-assign]
         socket.socket.connect_ex = self._original["connect_ex"]    # type: ignore[method-assign]
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any, Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
 from .errors import ApiError
@@ -58,7 +60,7 @@ def bearer_handler_class(api_keys: tuple[str, ...]) -> type[AbstractSecurityHand
     return BearerKeyHandler
 
 
-def api_key_of(scope: dict) -> str:
+def api_key_of(scope: MutableMapping[str, Any]) -> str:
     """The bearer token the security middleware accepted for this request."""
     return scope["extensions"]["connexion_context"]["token_info"]["sub"]
 

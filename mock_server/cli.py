@@ -15,22 +15,21 @@ from urllib.parse import quote
 import httpx
 import trustme
 
-from . import __version__
+from . import __version__, specdiff
 from . import settings as settings_module
-from . import specdiff
 from .callbacks.delivery import DELIVERED, PENDING, Attempt, Delivery
 from .callbacks.dispatcher import terminal_time
 from .callbacks.sender import Sender
 from .domain import lifecycle
 from .domain.scenarios import Action
 from .errors import ApiError
+from .models import check as check_models
+from .models import model_names
 from .server import serve, serve_proxy
 from .service import MockService
-from .store import is_postgresql, resolved
-from .settings import Settings
-from .models import check as check_models, model_names
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .spec import VENDOR_SPEC, SpecError, load_spec
+from .store import is_postgresql, resolved
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_ERROR_CODE = "service_error"
@@ -190,7 +189,7 @@ Serve your callback handler over HTTPS with them, e.g. on port 8443:
   uvicorn app:app --port 8443 --ssl-keyfile {directory}/localhost-key.pem --ssl-certfile {directory}/localhost-cert.pem
 then run the mock with:
   evolink-mock serve --callback-ca {directory}/ca.pem --allow-callback-host localhost:8443
-and create tasks with "callback_url": "https://localhost:8443/your/path".""")
+and create tasks with "callback_url": "https://localhost:8443/your/path".""")  # noqa: E501 - a command to paste
     return 0
 
 
@@ -247,7 +246,8 @@ def proxy_banner(config: settings_module.Settings) -> str:
         f"  API          {base}/v1/... -> {config.upstream.rstrip('/')}/v1/...",
         f"  upstream CA  {config.upstream_ca or 'system CAs'}",
         f"  invalid      requests {invalid}",
-        f"  creates      {'at most ' + str(config.max_creates) if config.max_creates is not None else 'no limit'}",
+        "  creates      "
+        + (f"at most {config.max_creates}" if config.max_creates is not None else "no limit"),
         f"  record       {config.record or 'off (--record FILE.har)'}",
         f"  violations   {base}/_mock/journal, dashboard {base}/_mock/ui",
     ]
@@ -276,7 +276,7 @@ def configure_logging(config: settings_module.Settings) -> None:
 def unreachable_store(config: Settings) -> str | None:
     """Why a PostgreSQL ``--state`` cannot be used, checked once before serving, so a wrong
     URL or a server that is down ends the start with one line rather than a traceback."""
-    if not is_postgresql(config.state):
+    if config.state is None or not is_postgresql(config.state):
         return None
     from .store.postgresql import unreachable
 

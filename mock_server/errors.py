@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
@@ -178,5 +180,5 @@ def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> Conn
 
 
 def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    logger.exception("unhandled error", exc_info=exc)
+    logger.error("unhandled error", exc_info=exc)   # called by Connexion, outside an except block
     return _connexion_response(error_for_status(500))

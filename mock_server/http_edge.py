@@ -42,7 +42,7 @@ def header_limited_protocol(limit: int, timeout: float, code: tuple[str, str] | 
     answer = _answer_431(limit, code)
 
     class HeaderLimitedProtocol(base):  # type: ignore[valid-type,misc]
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             self._rejected = False
             self._in_headers = True
             self._counted = 0        # as parsed: request target and complete headers

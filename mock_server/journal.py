@@ -17,9 +17,10 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -221,7 +222,7 @@ class JournalMiddleware:
     path pays nothing when logs are off.
     """
 
-    def __init__(self, app: ASGIApp, journal: RequestJournal, prefixes: tuple[str, ...],
+    def __init__(self, app: ASGIApp, journal: RequestJournal | SharedJournal, prefixes: tuple[str, ...],
                  json_logs: bool = False) -> None:
         self.app = app
         self.journal = journal

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import typing as t
 
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
+
 from connexion import utils
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
-from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.types import Receive, Scope, Send

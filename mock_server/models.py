@@ -11,9 +11,10 @@ and the field of each mistake in one line; :func:`behaviours` is what the mock r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema_rs
 
@@ -66,7 +67,9 @@ def _names_in(schema: dict[str, Any]) -> list[str]:
 
 
 def _component(ref: Any) -> str | None:
-    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and ref.startswith("#/components/schemas/") else None
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        return ref.rsplit("/", 1)[-1]
+    return None
 
 
 def spec_models(spec: dict[str, Any]) -> list[SpecModel]:
@@ -143,10 +146,10 @@ def _schema_problem(error: Any) -> str:
     path = list(error.instance_path)
     kind = type(error.kind).__name__
     if kind == "Required":
-        return f"{_dotted(path + [error.kind.property])} is required"
+        return f"{_dotted([*path, error.kind.property])} is required"
     if kind == "AdditionalProperties":
         allowed = ", ".join(_schema_at(path).get("properties") or {})
-        return (f"{_dotted(path + [error.kind.unexpected[0]])} is not a known key"
+        return (f"{_dotted([*path, error.kind.unexpected[0]])} is not a known key"
                 + (f" (allowed: {allowed})" if allowed else ""))
     return f"{_dotted(path)}: {error.message}"
 

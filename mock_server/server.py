@@ -13,8 +13,9 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Self
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,9 +24,12 @@ from .app import MockApp, create_app
 from .domain.scenarios import ScenarioError
 from .http_edge import header_limited_protocol
 from .journal import CLOSE_CONNECTION_EXTENSION
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 from .spec import SpecError
 from .store import resolved
+
+if TYPE_CHECKING:
+    from .service import MockService
 
 BACKLOG = 2048   # uvicorn's default
 Announce = Callable[[int], None]   # called with the bound port, once the socket is bound
@@ -42,7 +46,8 @@ class ClosableHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}
+        # uvicorn's HTTPScope types the values of extensions as dicts; ASGI leaves them free.
+        self.scope["extensions"] = {CLOSE_CONNECTION_EXTENSION: self.transport.close}  # type: ignore[dict-item]
 
 
 def uvicorn_config(app: Any, host: str, port: int = 0, **options: Any) -> uvicorn.Config:
@@ -78,7 +83,7 @@ class RunningServer:
         self.port = 0
 
     @property
-    def service(self):  # noqa: ANN201 - re-exported type would be circular here
+    def service(self) -> MockService:
         return self.app.service
 
     @property
@@ -87,14 +92,14 @@ class RunningServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
-    def start(self) -> "RunningServer":
+    def start(self) -> Self:
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it,
         # and without it every answer on a kept-alive connection waits ~40 ms (Nagle).
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((self.settings.host, self._requested_port))
         self.port = sock.getsockname()[1]
-        tls = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
+        tls: dict[str, Any] = {"ssl_certfile": self._tls[0], "ssl_keyfile": self._tls[1]} if self._tls else {}
         self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, **tls))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"evolink-mock:{self.port}", daemon=True)
@@ -118,7 +123,7 @@ class RunningServer:
         if self.app.service.store.local:   # a networked store is closed by the app's lifespan
             resolved(self.app.service.store.close())
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -14,24 +14,43 @@ import json
 import os
 import socket
 import sys
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 from .callbacks.dispatcher import CallbackDispatcher
 from .callbacks.policy import CallbackPolicy, parse_allowed_host
 from .domain import lifecycle
 from .domain.clock import Clock
 from .domain.defaults import apply_defaults
-from .domain.scenarios import (RETRYABLE_FAULTS, Action, Rule, ScenarioError, apply_rules,
-                               parse_action, prompt_action, rule_from_dict)
 from .domain.ids import IdFactory, key_fingerprint
+from .domain.scenarios import (
+    RETRYABLE_FAULTS,
+    Action,
+    Rule,
+    ScenarioError,
+    apply_rules,
+    parse_action,
+    prompt_action,
+    rule_from_dict,
+)
 from .domain.task import COMPLETED, Task
 from .errors import ApiError, invalid_request
 from .journal import RequestJournal, SharedJournal
-from .settings import Settings
 from .models import ASPECT_RATIOS, behaviours, spec_models
+from .settings import Settings
 from .spec import error_codes, operations
-from .store import (CANCELS, GENERATION, RESETS, RULE_NUMBERS, Store, StoreUnavailable,
-                    is_postgresql, open_store, resolved)
+from .store import (
+    CANCELS,
+    GENERATION,
+    RESETS,
+    RULE_NUMBERS,
+    SharedStore,
+    Store,
+    StoreUnavailable,
+    is_postgresql,
+    open_store,
+    resolved,
+)
 
 CLOCK_KEY = "clock"
 RULES_KEY = "rules"
@@ -89,7 +108,7 @@ class MockService:
         self.clock_listeners: list[Callable[[], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
         self.journal: RequestJournal | SharedJournal = (
-            SharedJournal(self.now, self.store) if self.shared else RequestJournal(self.now))
+            SharedJournal(self.now, self.shared_store) if self.shared else RequestJournal(self.now))
         self.callback_policy = CallbackPolicy(
             allowed_hosts=tuple(parse_allowed_host(h) for h in settings.allow_callback_hosts))
         # Sends callbacks while the server runs (started and stopped by the app's lifespan).
@@ -102,6 +121,12 @@ class MockService:
             self.callbacks = CallbackDispatcher(self)
         if self.store.local:
             resolved(self.open())
+
+    @property
+    def shared_store(self) -> SharedStore:
+        """The store, for the code that runs only when ``self.shared``: open_store gave a
+        SQLite or PostgreSQL store then, both of which are SharedStores."""
+        return cast(SharedStore, self.store)
 
     @property
     def store_kind(self) -> str:
@@ -117,8 +142,8 @@ class MockService:
         self.rules = await self._stored_rules()
         self._rule_ids = itertools.count(len(self.rules) + 1)
         if self.shared:
-            self._generation, self._resets = (await self.store.counter(GENERATION),
-                                              await self.store.counter(RESETS))
+            self._generation, self._resets = (await self.shared_store.counter(GENERATION),
+                                              await self.shared_store.counter(RESETS))
             await self.journal.open()
         self.opened = True
 
@@ -195,7 +220,7 @@ class MockService:
         """Take up what other workers changed since this one last looked; True if anything.
 
         One read of a counter when nothing changed, so every request can afford it."""
-        if not self.shared or await self.store.counter(GENERATION) == self._generation:
+        if not self.shared or await self.shared_store.counter(GENERATION) == self._generation:
             return False
         await self._take_up()
         return True
@@ -207,10 +232,9 @@ class MockService:
         if key == GENERATION and value.isdigit() and int(value) == self._generation:
             return   # this replica's own change, taken up already
         if payload is None or key == GENERATION:
-            try:
+            # A store that is down is tried again by the next request or notification.
+            with contextlib.suppress(StoreUnavailable):
                 await self.sync()   # clock moves and resets reach the listeners from here
-            except StoreUnavailable:
-                pass                # the next request or notification tries again
         heard = getattr(self.callbacks, "heard", None)
         if heard is not None:       # new callback work (due when?), a cancel, a clock move
             heard(float(value) if key == "callbacks" else None)
@@ -220,9 +244,9 @@ class MockService:
         last: a request that finds it current (``sync``) finds the rest taken up too, even
         while another take-up (a notification's) is waiting on the network."""
         async with self._taking_up:
-            generation = await self.store.counter(GENERATION)
+            generation = await self.shared_store.counter(GENERATION)
             self._tasks_read.clear()
-            resets = await self.store.counter(RESETS)
+            resets = await self.shared_store.counter(RESETS)
             saved = await self.store.get_value(CLOCK_KEY)
             rules = await self._stored_rules()
             self._generation = generation
@@ -262,7 +286,7 @@ class MockService:
 
     def _exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """A write transaction across workers; nothing to serialise in one process."""
-        return self.store.transaction() if self.shared else contextlib.nullcontext()
+        return self.shared_store.transaction() if self.shared else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
     async def _changing(self, announce: bool = True) -> AsyncIterator[None]:
@@ -271,7 +295,7 @@ class MockService:
         if not self.shared:
             yield
             return
-        async with self.store.transaction():
+        async with self.shared_store.transaction():
             await self._take_up()
             yield
             if announce:
@@ -279,7 +303,7 @@ class MockService:
 
     async def _announce(self) -> None:
         if self.shared:
-            self._generation = await self.store.bump(GENERATION)
+            self._generation = await self.shared_store.bump(GENERATION)
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -512,7 +536,7 @@ class MockService:
             return next(self._rule_ids)
         taken = [int(rule.id.rsplit("-", 1)[-1]) for rule in self.rules
                  if rule.id.rsplit("-", 1)[-1].isdigit()]
-        return max([await self.store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
+        return max([await self.shared_store.bump(RULE_NUMBERS), *(n + 1 for n in taken)])
 
     async def load_scenario_rules(self, rules: list[tuple[str, dict[str, Any]]]) -> None:
         """Rules from --scenario files as (file, rule), unless the state already holds rules
@@ -552,7 +576,7 @@ class MockService:
             task.cancelled_at = self.now()
             await self.store.put(task)
             if self.shared:
-                await self.store.bump(CANCELS)
+                await self.shared_store.bump(CANCELS)
         self._changed(task)
         return task
 
@@ -576,7 +600,7 @@ class MockService:
                 self.clock = Clock.start(self.clock.speed, self.clock.wall)
             await self._save_clock(self.clock)
             if self.shared:
-                self._resets = await self.store.bump(RESETS)
+                self._resets = await self.shared_store.bump(RESETS)
         self.rules = []
         await self.journal.clear()
         if restart:

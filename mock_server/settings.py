@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, NoReturn
+from typing import Any, NoReturn
 
 from .spec import load_spec
 
@@ -133,7 +134,7 @@ def _state_file(text: str) -> str:
 
 
 def callback_host(text: str) -> str:
-    from .callbacks.policy import parse_allowed_host   # the policy's own reading of HOST[:PORT]
+    from .callbacks.policy import parse_allowed_host  # the policy's own reading of HOST[:PORT]
 
     parse_allowed_host(text)
     return text.strip()

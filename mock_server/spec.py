@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,7 @@ class SpecError(ValueError):
     """A document the mock cannot run on; the message is one line that says why."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8") as fh:
@@ -117,10 +118,10 @@ def error_codes(spec: dict[str, Any]) -> dict[tuple[str, int], tuple[str, str]]:
     """
     table: dict[tuple[str, int], tuple[str, str]] = {}
     for _path, _method, operation in operations(spec):
-        for status, response in operation.get("responses", {}).items():
+        for status, declared in operation.get("responses", {}).items():
             if not status.isdigit() or int(status) < 400:
                 continue
-            response = resolve(spec, response)
+            response = resolve(spec, declared)
             example = response.get("content", {}).get("application/json", {}).get("example")
             if example:
                 error = example["error"]

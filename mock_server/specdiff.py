@@ -21,8 +21,9 @@ facts, with the verdicts in tables:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .models import X_MOCK, create_request_schema, spec_models
 from .spec import HTTP_METHODS, resolve
@@ -76,11 +77,11 @@ def normalize(schema: Any) -> dict[str, Any]:
             real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             if len(real) == 1 and len(real) < len(options):
                 node.pop(combiner)
-                node = {**normalize(real[0]), **{k: v for k, v in node.items()}, "nullable": True}
+                node = {**normalize(real[0]), **dict(node.items()), "nullable": True}
     if "allOf" in node:
         merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
-        for part in node["allOf"]:
-            part = normalize(part)
+        for declared in node["allOf"]:
+            part = normalize(declared)
             merged.setdefault("properties", {}).update(part.get("properties") or {})
             merged["required"] = [*merged.get("required", []), *part.get("required", [])]
             for key, value in part.items():
@@ -106,9 +107,9 @@ def fields(schema: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]
     """(dotted name, facts) for every property, nested objects and array items included."""
     schema = normalize(schema)
     required = set(schema.get("required") or [])
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, declared in (schema.get("properties") or {}).items():
         path = f"{prefix}{name}"
-        prop = normalize(prop)
+        prop = normalize(declared)
         yield path, _facts(prop, name in required)
         yield from _children(prop, path)
 
@@ -117,9 +118,8 @@ def _children(prop: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, 
     if prop.get("properties") or prop.get("allOf"):
         yield from fields(prop, f"{path}.")
     items = normalize(prop.get("items"))
-    if items:
-        if items.get("properties") or items.get("allOf"):
-            yield from fields(items, f"{path}[].")
+    if items and (items.get("properties") or items.get("allOf")):
+        yield from fields(items, f"{path}[].")
 
 
 def _facts(prop: dict[str, Any], required: bool) -> dict[str, Any]:
@@ -163,8 +163,8 @@ def read(spec: dict[str, Any]) -> Facts:
     for where, operation in _operations(spec).items():
         facts.operations.add(where)
         request: dict[str, dict[str, Any]] = {}
-        for param in operation.get("parameters") or []:
-            param = resolve(spec, param)
+        for declared in operation.get("parameters") or []:
+            param = resolve(spec, declared)
             request[f"{param.get('in')} parameter {param.get('name')}"] = _facts(
                 normalize(param.get("schema")), bool(param.get("required")))
         content = ((operation.get("requestBody") or {}).get("content") or {})
@@ -180,7 +180,7 @@ def read(spec: dict[str, Any]) -> Facts:
             elif str(status)[:1] in ("4", "5"):
                 example = media.get("example") or {}
                 if not example and isinstance(media.get("examples"), dict):
-                    first = next(iter(media["examples"].values()), {}) or {}
+                    first: dict[str, Any] = next(iter(media["examples"].values()), {}) or {}
                     example = first.get("value") or {}
                 error = example.get("error") if isinstance(example, dict) else None
                 facts.errors[key] = error.get("code") if isinstance(error, dict) else None
@@ -213,7 +213,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                               f"{'required' if new['required'] else 'optional'}"))
     if old["nullable"] != new["nullable"]:
         breaking = old["nullable"] if request else new["nullable"]
-        changes.append(Change(breaking, where, f"{label} {'may now be' if new['nullable'] else 'may no longer be'} null"))
+        nullable = "may now be" if new["nullable"] else "may no longer be"
+        changes.append(Change(breaking, where, f"{label} {nullable} null"))
     for key in ("enum", "items.enum"):
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -221,7 +222,8 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
         if before is None or after is None:
             # An enum appearing restricts values; one disappearing frees them.
             breaking = (after is not None) if request else (after is None)
-            changes.append(Change(breaking, where, f"{label}: {key} {'added' if after is not None else 'removed'}",
+            changes.append(Change(breaking, where, f"{label}: {key} "
+                                                   f"{'added' if after is not None else 'removed'}",
                                   before, after))
             continue
         gone = [v for v in before if v not in after]
@@ -241,10 +243,9 @@ def compare_field(side: str, where: str, name: str, old: dict[str, Any],
                                   before, after))
     for key, (for_request, for_response) in CHANGED.items():
         for item in (key, f"items.{key}"):
-            if item in old or item in new:
-                if old.get(item) != new.get(item):
-                    changes.append(Change(for_request if request else for_response, where,
-                                          f"{label}: {item} changed", old.get(item), new.get(item)))
+            if (item in old or item in new) and old.get(item) != new.get(item):
+                changes.append(Change(for_request if request else for_response, where,
+                                      f"{label}: {item} changed", old.get(item), new.get(item)))
     return changes
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
 import jsonschema_rs
-from . import quiet_imports  # noqa: F401,I001 - before Connexion: see there
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import AbstractRequestBodyValidator, ParameterValidator
 from starlette.types import Message, Receive, Scope
@@ -26,10 +28,10 @@ from .violations import pointer
 BODY_STATE_KEY = "json_body"
 WARN_UNKNOWN_FIELDS = "warn"
 LEFT_OUT = object()   # an optional request body that was not sent (handlers then see {})
-_compiled: dict[int, "CompiledSchema"] = {}
+_compiled: dict[int, CompiledSchema] = {}
 
 
-def compiled(schema: dict[str, Any]) -> "CompiledSchema":
+def compiled(schema: dict[str, Any]) -> CompiledSchema:
     """The compiled validator for ``schema``; schema objects live as long as the app."""
     found = _compiled.get(id(schema))
     if found is None or found.schema is not schema:
@@ -49,8 +51,9 @@ class CompiledSchema:
         """Paths of the fields ``additionalProperties: false`` refuses, shallowest first."""
         if self._validator.is_valid(instance):
             return []
-        paths = [tuple(error.instance_path) + (name,) for error in self._validator.iter_errors(instance)
-                 if _kind(error) == "AdditionalProperties" for name in error.kind.unexpected]
+        paths = [(*error.instance_path, name) for error in self._validator.iter_errors(instance)
+                 if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties)
+                 for name in error.kind.unexpected]
         return sorted(set(paths), key=lambda path: (len(path), [str(part) for part in path]))
 
     def first_error(self, instance: Any, prefix: tuple[str, ...] = (),
@@ -131,9 +134,9 @@ def error_path(error: Any) -> tuple[Any, ...]:
     path = tuple(error.instance_path)
     name = _kind(error)
     if name == "Required":
-        return path + (error.kind.property,)
+        return (*path, error.kind.property)
     if name == "AdditionalProperties":
-        return path + (error.kind.unexpected[0],)
+        return (*path, error.kind.unexpected[0])
     return path
 
 
@@ -156,10 +159,10 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
     label = dotted(path) or "request body"
 
     if name == "Required":
-        missing = path + (kind.property,)
+        missing = (*path, kind.property)
         return invalid_request(f"{dotted(missing)} is required", field_param(missing))
     if name == "AdditionalProperties":
-        unexpected = path + (kind.unexpected[0],)
+        unexpected = (*path, kind.unexpected[0])
         allowed = ", ".join(schema.get("properties", {}))
         return invalid_request(f"{dotted(unexpected)} is not a known field; allowed fields: "
                                f"{allowed}", field_param(unexpected))
@@ -194,7 +197,7 @@ def _describe(error: Any, root: dict[str, Any], prefix: tuple[str, ...] = ()) ->
         return invalid_request(f"{label} must have at most {schema['maxProperties']} properties",
                                field)
     if name == "Format":
-        what = {"uri": "an absolute URI"}.get(schema.get("format"), f"a valid {schema.get('format')}")
+        what = {"uri": "an absolute URI"}.get(str(schema.get("format")), f"a valid {schema.get('format')}")
         return invalid_request(f"{label} must be {what}", field)
     if name == "Pattern":
         hint = schema.get("x-pattern-message") or f"match the pattern {schema.get('pattern')}"
@@ -375,9 +378,9 @@ def _inspect(value: Any) -> None:
                 if not _is_unicode(key):
                     raise invalid_request(f"a key of {dotted(path) or 'the request body'} contains "
                                           "an unpaired surrogate escape", field_param(path))
-            stack.extend((child, path + (key,)) for key, child in node.items())
+            stack.extend((child, (*path, key)) for key, child in node.items())
         elif isinstance(node, list):
-            stack.extend((child, path + (index,)) for index, child in enumerate(node))
+            stack.extend((child, (*path, index)) for index, child in enumerate(node))
 
 
 def _is_unicode(text: str) -> bool:

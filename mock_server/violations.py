@@ -10,8 +10,9 @@ itself (not an operation of the spec).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 REQUEST, RESPONSE = "request", "response"
 # The scope extension where error handlers and the proxy leave what they found, for the
@@ -39,7 +40,7 @@ def pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def note(scope: dict[str, Any], violation: Violation) -> None:
+def note(scope: MutableMapping[str, Any], violation: Violation) -> None:
     """Record ``violation`` on the request, for the journal."""
     extensions = scope.get("extensions")
     if extensions is not None:

@@ -14,14 +14,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
 from types import FrameType
-from typing import Callable
 
 import uvicorn
 
-from .settings import Settings, SettingError
+from .settings import SettingError, Settings
 
 logger = logging.getLogger("evolink_mock.workers")
 RESTART_PAUSE = 0.5   # seconds between restarts of a crashing worker, so a crash loop cannot spin

@@ -28,6 +28,7 @@ Plain python blocks run with the repository's venv interpreter (the one the READ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -195,8 +196,9 @@ def run(document: Path, root: Path, work: Path, timeout: float = 300) -> subproc
     (work / ".docs-test.sh").write_text(text)
     environ = {key: value for key, value in os.environ.items()
                if not key.startswith(("EVOLINK_", "VIRTUAL_ENV", "PYTEST_", "COV_"))}
+    venv_bin = str(Path(sys.executable).parent)
     environ["PATH"] = os.pathsep.join(p for p in environ.get("PATH", "").split(os.pathsep)
-                                      if not p.startswith(str(root)) and p != str(Path(sys.executable).parent))
+                                      if not p.startswith(str(root)) and p != venv_bin)
     environ["EVOLINK_MOCK_PORT"] = str(ports[8000])
     process = subprocess.Popen(["bash", str(work / ".docs-test.sh")], cwd=work, env=environ,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -209,8 +211,6 @@ def run(document: Path, root: Path, work: Path, timeout: float = 300) -> subproc
         out += f"\n(timed out after {timeout:g} s)"
         return subprocess.CompletedProcess(process.args, -9, out, None)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)  # anything a block left running
-        except ProcessLookupError:
-            pass
     return subprocess.CompletedProcess(process.args, process.returncode, out, None)

@@ -120,7 +120,7 @@ class PostgresServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):  # noqa: ANN001, ANN201
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05):
     """Poll ``predicate`` until it returns something truthy (waiting on other processes)."""
     deadline = time.monotonic() + timeout
     while True:

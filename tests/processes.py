@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -46,8 +47,6 @@ def start_command(command: str, port: int, *args: str, **popen: Any) -> subproce
 
 def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     """Signal the whole session (workers included) and reap the parent."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=30)

@@ -14,10 +14,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any, Self
 
 HANG, CLOSE = "hang", "close"
 CLOSE_AFTER = "close-after"   # answer 200 with `Connection: close`, then close
@@ -79,7 +80,7 @@ class Receiver:
             return self.plan[number - 1]
         return self.by_path(request.path) if self.by_path else 200
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
 import httpx
 import uvicorn
@@ -24,14 +25,14 @@ class RoundRobin:
     def __init__(self, upstreams: list[str]) -> None:
         self.upstreams = upstreams
         self.forwarded: collections.Counter[str] = collections.Counter(
-            {upstream: 0 for upstream in upstreams})
+            dict.fromkeys(upstreams, 0))
         self._next = itertools.cycle(upstreams)
         self._client: httpx.AsyncClient | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] != "lifespan.shutdown":
                 if message["type"] == "lifespan.startup":
@@ -62,7 +63,7 @@ class RoundRobin:
                                 if k.lower() not in HOP_BY_HOP]})
         await send({"type": "http.response.body", "body": response.content})
 
-    def __enter__(self) -> "RoundRobin":
+    def __enter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"

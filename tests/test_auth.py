@@ -7,7 +7,8 @@ tests of the default (any non-empty token) start their own server.
 from __future__ import annotations
 
 import http.client
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -39,15 +40,15 @@ def server(settings: Settings) -> Iterator[RunningServer]:
 
 def call(server: RunningServer, method: str, path: str, authorization: str | bytes | None,
          headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-    headers = dict(headers or {})
+    sent: dict[str, Any] = dict(headers or {})   # the Authorization header may be raw bytes
     if authorization is not None:
-        headers["Authorization"] = authorization
-    return httpx.request(method, server.url + path, headers=headers, timeout=10, **kwargs)
+        sent["Authorization"] = authorization
+    return httpx.request(method, server.url + path, headers=sent, timeout=10, **kwargs)
 
 
 def expect_unauthorized(response: httpx.Response, *says: str) -> None:
     expect_error(response, 401, "unauthorized", "authentication_error", None,
-                 says=("API key",) + says)
+                 says=("API key", *says))
 
 
 ENDPOINTS = [("POST", CREATE), ("GET", SOME_TASK)]
@@ -140,7 +141,7 @@ def test_configured_keys_are_separate_accounts(server: RunningServer) -> None:
 
 def test_any_non_empty_token_is_accepted_by_default() -> None:
     with serving(Settings(clock="manual", validate_responses=True), api_key=None) as (running, _):
-        for authorization in ("Bearer anything", "Bearer k3", "Bearer ключ".encode("utf-8")):
+        for authorization in ("Bearer anything", "Bearer k3", "Bearer ключ".encode()):
             response = call(running, "POST", CREATE, authorization, json=BODY)
             assert response.status_code == 200, (authorization, response.text)
         expect_unauthorized(call(running, "POST", CREATE, None, json=BODY))
@@ -198,7 +199,7 @@ def test_keys_from_the_env_are_enforced_by_the_server() -> None:
 # --- key_matches: constant-time membership -------------------------------------------------
 
 
-ENCODED = (b"k1", b"k2", "ключ".encode("utf-8"))
+ENCODED = (b"k1", b"k2", "ключ".encode())
 
 
 @pytest.mark.parametrize("token, expected", [
@@ -253,7 +254,7 @@ def test_configured_non_ascii_key_is_usable_or_refused_at_startup() -> None:
     except ValueError:
         return
     try:
-        response = call(running, "GET", SOME_TASK, "Bearer ключ".encode("utf-8"))
+        response = call(running, "GET", SOME_TASK, "Bearer ключ".encode())
         expect_error(response, 404, "task_not_found", "invalid_request_error", "task_id")
     finally:
         running.stop()

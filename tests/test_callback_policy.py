@@ -267,10 +267,11 @@ def test_parse_allowed_host_accepts_host_and_optional_port(text: str, expected: 
 @pytest.mark.parametrize(
     "text",
     ["", "localhost:", "localhost:0", "localhost:70000", "localhost:http", "http://localhost:8443",
-     "user@localhost", "::1", "::1:8443", "[::1", "[::1]x", "a b", "exa%6dple.com", "127.1", "[fe80::1%eth0]"],
+     "user@localhost", "::1", "::1:8443", "[::1", "[::1]x", "a b", "exa%6dple.com", "127.1",
+     "[fe80::1%eth0]"],
 )
 def test_parse_allowed_host_rejects_junk(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"allowed (callback )?host"):
         parse_allowed_host(text)
 
 
@@ -352,7 +353,7 @@ def test_resolve_localhost_uses_the_real_resolver_and_returns_loopback() -> None
 
 
 def test_resolve_of_an_unparseable_url_raises_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not contain user information"):
         _resolve(CallbackPolicy(), "https://user@example.com/", _no_dns)
 
 
@@ -374,7 +375,7 @@ def test_host_and_port_gives_canonical_host_and_default_port(url: str, expected:
 
 
 def test_host_and_port_raises_value_error_on_unparseable_url() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must use https"):
         host_and_port("ftp://example.com/")
 
 

@@ -7,12 +7,14 @@ until nothing is due and nothing is in flight (``wait_idle``), which waits for I
 from __future__ import annotations
 
 import asyncio
+import itertools
 import ssl
 import statistics
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -119,7 +121,7 @@ def test_retries_after_1_2_and_4_mock_seconds_then_gives_up() -> None:
         attempts = delivery["attempts"]
         assert [a["number"] for a in attempts] == [1, 2, 3, 4]
         assert [a["status"] for a in attempts] == [500] * 4
-        assert [later["due_at"] - earlier["sent_at"] for earlier, later in zip(attempts, attempts[1:])] \
+        assert [later["due_at"] - earlier["sent_at"] for earlier, later in itertools.pairwise(attempts)] \
             == pytest.approx([1.0, 2.0, 4.0])
         assert all(a["sent_at"] == a["due_at"] for a in attempts)
         bodies = {request.body for request in receiver.requests}

@@ -21,7 +21,7 @@ SERVE = [sys.executable, "-m", "mock_server.cli", "serve"]
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("EVOLINK_MOCK_")}
     return subprocess.run([*SERVE, "--port", str(free_port()), *args], capture_output=True,
-                          text=True, timeout=60, env={**environ, **(env or {})})
+                          text=True, timeout=60, env={**environ, **(env or {})}, check=False)
 
 
 def assert_one_line(run: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -87,7 +87,8 @@ def test_a_state_file_that_is_not_sqlite(garbage: Path) -> None:
     ({"EVOLINK_MOCK_SPEED": "fast"}, "EVOLINK_MOCK_SPEED='fast': expected a number above 0"),
     ({"EVOLINK_MOCK_PORT": "eighty"}, "EVOLINK_MOCK_PORT='eighty': expected a whole number"),
     ({"EVOLINK_MOCK_CLOCK": "sometimes"}, "EVOLINK_MOCK_CLOCK='sometimes': expected one of scaled, manual"),
-    ({"EVOLINK_MOCK_VALIDATE_RESPONSES": "maybe"}, "EVOLINK_MOCK_VALIDATE_RESPONSES='maybe': expected true or false"),
+    ({"EVOLINK_MOCK_VALIDATE_RESPONSES": "maybe"}, "EVOLINK_MOCK_VALIDATE_RESPONSES='maybe': expected true "
+                                                   "or false"),
     ({"EVOLINK_MOCK_ALLOW_CALLBACK_HOSTS": "https://x.test/"}, "EVOLINK_MOCK_ALLOW_CALLBACK_HOSTS="),
 ])
 def test_environment_variables(env: dict[str, str], expected: str) -> None:
@@ -106,7 +107,7 @@ def test_flags(args: list[str], expected: str) -> None:
 
 
 def test_a_port_above_65535() -> None:
-    run = subprocess.run([*SERVE, "--port", "70000"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([*SERVE, "--port", "70000"], capture_output=True, text=True, timeout=60, check=False)
     assert_one_line(run, "--port '70000': expected a whole number from 0 to 65535")
 
 
@@ -116,7 +117,7 @@ def test_a_port_in_use_is_refused_without_a_banner() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         run = subprocess.run([*SERVE, "--port", str(port)], capture_output=True, text=True,
-                             timeout=60)
+                             timeout=60, check=False)
     assert_one_line(run, f"--port {port}", "Address already in use", "--port 0")
 
 
@@ -138,7 +139,7 @@ def test_the_banner_comes_once_bound_and_names_the_port_picked() -> None:
 def test_trigger_names_its_bad_callback_ca() -> None:
     run = subprocess.run([sys.executable, "-m", "mock_server.cli", "trigger", "--to",
                           "https://example.com/hook", "--status", "completed", "--callback-ca",
-                          "/nope.pem"], capture_output=True, text=True, timeout=60)
+                          "/nope.pem"], capture_output=True, text=True, timeout=60, check=False)
     assert_one_line(run, "argument --callback-ca: '/nope.pem': expected an existing file")
 
 
@@ -152,5 +153,5 @@ def test_trigger_names_its_bad_callback_ca() -> None:
 ])
 def test_the_contract_cli_names_its_bad_flags_in_one_line(args: list[str], expected: str) -> None:
     run = subprocess.run([sys.executable, "-m", "contract_tests.cli", *args], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert_one_line(run, expected)

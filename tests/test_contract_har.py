@@ -85,8 +85,8 @@ def test_a_browser_export_is_judged_exchange_by_exchange(tmp_path: Path) -> None
     assert any("no response body" in note for note in report.notes)
 
 
-def test_a_clean_file_passes_and_an_unauthenticated_request_is_named(tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_clean_file_passes_and_an_unauthenticated_request_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     create = {"model": "grok-imagine-text-to-video", "prompt": "x"}
     har = write(tmp_path, [entry("POST", "https://api.evolink.ai/v1/videos/generations", 401,
                                  request_body=create, headers=[],

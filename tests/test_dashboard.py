@@ -8,13 +8,14 @@ WebDriverWait on what the page shows, never a sleep. Each test leaves a screensh
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mock_server.app import create_app
@@ -58,7 +59,8 @@ def test_dashboard_is_guarded_like_the_admin_api_and_takes_the_token_from_the_ur
         url = f"{server.url}/_mock/ui"
         assert httpx.get(url).status_code == 401
         assert httpx.get(url, params={"token": "nope"}).json()["error"]["code"] == "admin_forbidden"
-        assert httpx.get(url, params={"token": TOKEN}, headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
+        assert httpx.get(url, params={"token": TOKEN},
+                         headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
         assert httpx.get(url, headers={"X-Mock-Admin-Token": TOKEN}).status_code == 200
         page = httpx.get(url, params={"token": TOKEN})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -82,7 +84,7 @@ def test_dashboard_answers_loopback_clients_only_without_a_token() -> None:
 
 
 class Dashboard:
-    def __init__(self, driver: WebDriver, server: RunningServer) -> None:
+    def __init__(self, driver: Chrome, server: RunningServer) -> None:
         self.driver = driver
         self.server = server
 
@@ -126,7 +128,7 @@ class Dashboard:
 
 
 @pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
+def driver() -> Iterator[Chrome]:
     missing = missing_binary()
     if missing:
         pytest.skip(f"{missing} is missing: apt-get install -y chromium chromium-driver")
@@ -148,7 +150,7 @@ def settings(receiver: Receiver, request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture
-def page(driver: WebDriver, server: RunningServer, tmp_path: Any) -> Iterator[Dashboard]:
+def page(driver: Chrome, server: RunningServer, tmp_path: Any) -> Iterator[Dashboard]:
     driver.get("about:blank")
     driver.get_log("browser")  # start this test's console log afresh
     yield Dashboard(driver, server)
@@ -219,9 +221,11 @@ def test_failed_delivery_shows_its_attempts_and_replay_sends_again(
     page.open()
     page.advance(10)  # the task completes: first attempt
     for attempts, wait in ((2, 1), (3, 2), (4, 4)):  # then retries after 1, 2 and 4 s
-        page.until(lambda: [d["sent"] for d in page.deliveries(task_id)] == [attempts - 1])
+        # until() calls the lambda before the loop moves on.
+        page.until(lambda: [d["sent"] for d in page.deliveries(task_id)] == [attempts - 1])  # noqa: B023
         page.advance(wait)
-    [failed] = page.until(lambda: (found := page.deliveries(task_id)) and found[0]["state"] == "failed" and found)
+    [failed] = page.until(
+        lambda: (found := page.deliveries(task_id)) and found[0]["state"] == "failed" and found)
     assert failed["sent"] == 4 and failed["text"].count("500") == 4
     assert len(receiver.wait_for(4)) == 4
 

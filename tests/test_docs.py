@@ -90,7 +90,8 @@ def test_unknown_directives_are_refused(tmp_path: Path) -> None:
 def test_documented_ports_are_rewritten_but_not_other_numbers() -> None:
     ports = {documented: documented + 10000 for documented in PORTS}
     text = "curl localhost:8000/x --port 8443 -d '{\"seconds\": 80000}' 18000 1.8000"
-    assert rewrite_ports(text, ports) == "curl localhost:18000/x --port 18443 -d '{\"seconds\": 80000}' 18000 1.8000"
+    assert rewrite_ports(text, ports) == \
+        "curl localhost:18000/x --port 18443 -d '{\"seconds\": 80000}' 18000 1.8000"
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())

@@ -111,7 +111,7 @@ def expect_accepted(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any
 
 
 @pytest.fixture
-def server(module_server):  # noqa: ANN001, ANN201 - rows do not depend on each other's state
+def server(module_server):
     return module_server
 
 

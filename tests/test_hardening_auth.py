@@ -17,8 +17,9 @@ import asyncio
 import hmac
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_every_key_is_compared_whatever_matches(token: str, compare_calls: list[
     try:
         result = verify(_Request(f"Bearer {token}"))
     except auth.ApiError as exc:
-        assert token not in KEYS and exc.status == 401
+        assert token not in KEYS and exc.status == 401   # noqa: PT017 - accepted and refused tokens share one parametrized test
     else:
         assert result == {"sub": token}
     assert len(compare_calls) == len(KEYS)
@@ -94,8 +95,9 @@ def test_every_key_is_compared_through_the_http_stack(compare_calls: list[Any]) 
 def _admin_requests() -> list[tuple[str, str, dict[str, Any] | None]]:
     """One request per admin operation (paths with placeholders filled in)."""
     spec = load_spec(ADMIN_SPEC)
-    bodies = {"adminAdvanceClock": {"seconds": 1}, "adminAddRule": {"action": {"delay": 0}}}
-    requests = []
+    bodies: dict[str, dict[str, Any]] = {"adminAdvanceClock": {"seconds": 1},
+                                         "adminAddRule": {"action": {"delay": 0}}}
+    requests: list[tuple[str, str, dict[str, Any] | None]] = []
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method not in {"get", "post", "delete", "put", "patch"}:
@@ -195,12 +197,15 @@ def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
         assert http.get(f"/v1/tasks/{task_id}", headers=good).status_code == 200
         # Rejected requests are journaled with their bodies: none of these carries the key.
         assert http.post("/v1/videos/generations", headers=good, json={"model": "nope"}).status_code == 400
-        assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
+        assert http.get(f"/v1/tasks/{task_id}",
+                        headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
         for header in (f"Basic {SECRET_KEY}", f"Bearer  {SECRET_KEY} extra", f"bearer {SECRET_KEY}",
                        SECRET_KEY, f"Token {WRONG_KEY}"):
-            assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": header}).status_code in (200, 401)
+            assert http.get(f"/v1/tasks/{task_id}", headers={"Authorization": header}).status_code in (200,
+                                                                                                       401)
         assert http.get(f"/_mock/ui?token={ADMIN_TOKEN}").status_code == 200
-        assert http.get("/_mock/health", headers={"X-Mock-Admin-Token": "wrong-" + ADMIN_TOKEN}).status_code == 403
+        assert http.get("/_mock/health",
+                        headers={"X-Mock-Admin-Token": "wrong-" + ADMIN_TOKEN}).status_code == 403
         http.post("/_mock/clock/advance", headers=admin, json={"seconds": 400}).raise_for_status()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

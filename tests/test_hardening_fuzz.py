@@ -8,7 +8,8 @@ samples the server's memory; see reports/fuzz.md.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

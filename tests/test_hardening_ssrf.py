@@ -23,7 +23,8 @@ import json
 import os
 import socket
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -175,7 +176,7 @@ def test_internal_resolution_is_refused_at_delivery(entry: dict[str, Any],
     assert delivery["state"] == "failed" and len(attempts) == 4, delivery
     for attempt in attempts:
         assert attempt["status"] is None and attempt["address"] is None, attempt
-        assert attempt["error"] and "refusing to deliver" in attempt["error"] or \
+        assert (attempt["error"] and "refusing to deliver" in attempt["error"]) or \
             "did not resolve" in attempt["error"], attempt
         if "expect" in entry:
             assert entry["expect"].lower() in attempt["error"].lower(), (entry["why"], attempt["error"])

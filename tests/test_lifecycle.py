@@ -21,7 +21,8 @@ def make_task(model: str = GROK, outcome: str = COMPLETED, request: dict | None 
     behaviour = MODELS[model]
     queue, run = behaviour.split(total or behaviour.total_seconds(request))
     return Task(id="task-unified-1000-abcdefgh", owner="o", model=model,
-                request_text=Task.encode_request({"model": model, **request}), created_at=1000.0, queue_seconds=queue,
+                request_text=Task.encode_request({"model": model, **request}), created_at=1000.0,
+                queue_seconds=queue,
                 run_seconds=run, outcome=outcome,
                 fail_fraction=lifecycle.FAIL_FRACTIONS.get(outcome, lifecycle.DEFAULT_FAIL_FRACTION),
                 credits=behaviour.credits_for({"model": model, **request}),

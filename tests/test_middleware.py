@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from connexion.middleware.response_validation import ResponseValidationMiddleware
+from starlette.routing import Mount, Route, Router
 
 from mock_server.middleware import _literal_prefixes, middleware_stack
 from mock_server.server import RunningServer
-from starlette.routing import Mount, Route, Router
 
 
 @pytest.mark.parametrize(("path", "status", "content_type"), [

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -150,7 +151,7 @@ def test_an_aspect_ratio_without_a_shipped_video_gets_the_model_s_default(mock: 
 
 def test_the_fourth_model_s_callback_carries_its_document(mock: Any) -> None:
     server, http = mock
-    receiver = http.receiver   # type: ignore[attr-defined]
+    receiver = http.receiver
     task_id = create(http, {**ACME, "seconds": 12, "callback_url": receiver.url()})["id"]
     advance(server, http, 159)
     assert receiver.requests == []
@@ -161,7 +162,7 @@ def test_the_fourth_model_s_callback_carries_its_document(mock: Any) -> None:
 
 
 def test_the_served_spec_is_the_given_one_and_the_admin_api_stays_ours(mock: Any) -> None:
-    server, http = mock
+    _server, http = mock
     served = http.get("/openapi.json").json()
     assert model_names(served) == [*SEED_MODELS, NAME]
     assert http.get("/_mock/health").status_code == 200
@@ -275,7 +276,7 @@ def test_the_fixture_refuses_a_bad_spec_with_the_same_message(tmp_path: Path) ->
 def serve_exit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``evolink-mock serve`` that is expected to refuse to start (a timeout fails the test)."""
     return subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
 def test_serve_with_a_bad_x_mock_block_exits_2_with_one_line(tmp_path: Path) -> None:

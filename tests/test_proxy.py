@@ -4,7 +4,8 @@ what is forwarded, what is answered locally, and every drift of the upstream nam
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,16 +13,16 @@ import pytest
 from mock_server.cli import main
 from mock_server.server import RunningServer
 from mock_server.store import resolved
-from tests.upstreams import (  # noqa: F401 - tls and upstream_pair are fixtures
+from tests.upstreams import (  # noqa: F401 - tls_fixture and upstream_pair_fixture register fixtures
     AUTH,
     CREATE,
     GROK,
     DriftingUpstream,
     Tls,
     proxy,
-    tls,
+    tls_fixture,
     upstream_journal,
-    upstream_pair,
+    upstream_pair_fixture,
 )
 
 
@@ -71,7 +72,8 @@ def test_valid_requests_reach_the_upstream_over_https_with_the_callers_own_key(
      ("request", "/body/duration", "enum")),
     ({"method": "POST", "url": CREATE, "json": {**GROK, "colour": "red"}}, 400,
      ("request", "/body/colour", "additionalProperties")),
-    ({"method": "POST", "url": CREATE, "content": b"{not json", "headers": {"Content-Type": "application/json"}},
+    ({"method": "POST", "url": CREATE, "content": b"{not json",
+      "headers": {"Content-Type": "application/json"}},
      400, ("request", "/body", "json")),
     ({"method": "POST", "url": CREATE, "json": GROK, "headers": {"Authorization": ""}}, 401,
      ("request", "/header/authorization", "security")),

@@ -3,7 +3,7 @@ with Debian's chromium; skipped with the reason when it is missing)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,14 +16,14 @@ GROK = {"model": "grok-imagine-text-to-video", "prompt": "A paper boat on a rain
 
 
 @pytest.fixture
-def proxied(tmp_path) -> Iterator[tuple[RunningServer, object]]:  # noqa: ANN001
+def proxied(tmp_path) -> Iterator[tuple[RunningServer, object]]:
     tls = make_tls(tmp_path)
     with upstream(tls) as (up, drifting), proxy(upstream=up.url, upstream_ca=tls.ca) as server:
         yield server, drifting
 
 
 def test_an_answer_that_breaks_the_spec_shows_as_a_violation_with_its_pointer(
-        driver, proxied) -> None:  # noqa: ANN001, F811
+        driver, proxied) -> None:  # noqa: F811 - driver: the browser fixture imported above
     server, drifting = proxied
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}) as http:
         task_id = http.post("/v1/videos/generations", json=GROK).json()["id"]

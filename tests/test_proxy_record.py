@@ -15,7 +15,7 @@ import pytest
 from contract_tests.cli import main as contract_main
 from mock_server.server import RunningServer
 from tests.processes import free_port, kill
-from tests.upstreams import (  # noqa: F401 - tls and upstream_pair are fixtures
+from tests.upstreams import (  # noqa: F401 - tls_fixture and upstream_pair_fixture register fixtures
     AUTH,
     CREATE,
     GROK,
@@ -24,8 +24,8 @@ from tests.upstreams import (  # noqa: F401 - tls and upstream_pair are fixtures
     Tls,
     proxy,
     start_proxy,
-    tls,
-    upstream_pair,
+    tls_fixture,
+    upstream_pair_fixture,
 )
 
 

@@ -6,10 +6,11 @@ import inspect
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable, Iterator
 from importlib import import_module, resources
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -92,7 +93,8 @@ def replicas(url: str, *args: str, count: int = 2) -> Iterator[list[Replica]]:
     running: list[Replica] = []
     try:
         for process, base in started:
-            if not wait_until(lambda: process.poll() is not None or _answers(base), timeout=60) \
+            if not wait_until(lambda process=process, base=base: process.poll() is not None or _answers(base),
+                              timeout=60) \
                     or process.poll() is not None:
                 raise RuntimeError(process.stderr.read().decode() if process.stderr else "no output")
             running.append(Replica(process, base, httpx.Client(base_url=base, timeout=10)))
@@ -279,7 +281,7 @@ def test_replicas_answer_503_while_postgresql_is_down_and_recover_by_themselves(
         finally:
             postgres.start()
         for replica in (a, b):
-            assert wait_until(lambda: replica.task(task_id).status_code == 200, timeout=30)
+            assert wait_until(lambda replica=replica: replica.task(task_id).status_code == 200, timeout=30)
         assert b.task(a.create()).status_code == 200
 
 

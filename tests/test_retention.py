@@ -7,8 +7,8 @@ answers 404 exactly as an unknown one does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -46,7 +46,7 @@ def advance(http: httpx.Client, seconds: float) -> None:
     http.post("/_mock/clock/advance", json={"seconds": seconds}).raise_for_status()
 
 
-def test_a_task_older_than_the_retention_answers_404_like_an_unknown_one(mock) -> None:  # noqa: ANN001
+def test_a_task_older_than_the_retention_answers_404_like_an_unknown_one(mock) -> None:
     _server, http = mock
     old = http.post("/v1/videos/generations", json=BODY).json()["id"]
     advance(http, HOUR / 2)
@@ -88,8 +88,8 @@ def test_a_negative_retention_is_refused_with_its_flag(capsys: pytest.CaptureFix
     assert "--retention" in capsys.readouterr().err
 
 
-def test_an_idempotency_key_is_forgotten_with_its_age(mock) -> None:  # noqa: ANN001
-    server, http = mock
+def test_an_idempotency_key_is_forgotten_with_its_age(mock) -> None:
+    _server, http = mock
     headers = {"Idempotency-Key": "retention-0123456789"}
     first = http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"]
     assert http.post("/v1/videos/generations", json=BODY, headers=headers).json()["id"] == first

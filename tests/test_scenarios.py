@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mock_server.domain.lifecycle import FAILURE_MESSAGES
-from mock_server.domain.scenarios import (Action, ScenarioError, apply_rules, parse_action,
-                                          prompt_action, rule_from_dict)
+from mock_server.domain.scenarios import (
+    Action,
+    ScenarioError,
+    apply_rules,
+    parse_action,
+    prompt_action,
+    rule_from_dict,
+)
 
 CODES = tuple(FAILURE_MESSAGES)
 

@@ -16,14 +16,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("flag", "env", "_help"), describe())
-def test_configuration_doc_lists_every_flag_with_its_environment_variable(flag: str, env: str, _help: str) -> None:
+def test_configuration_doc_lists_every_flag_with_its_environment_variable(flag: str, env: str,
+                                                                          _help: str) -> None:
     table = (ROOT / "docs" / "configuration.md").read_text()
     assert f"| `{flag}` | `{env}` |" in table
 
 
 @pytest.mark.parametrize("command", ["serve", "proxy"])
 def test_each_commands_help_documents_its_flags_and_their_env_vars(command: str) -> None:
-    parser = build_parser()._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
     text = parser.format_help()
     rows = describe(command)
     assert rows
@@ -56,7 +57,8 @@ def test_scenario_files_load_at_start() -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "fixtures" / "scenarios").glob("*.yaml")))
 def test_every_shipped_scenario_file_is_valid(name: str) -> None:
-    with RunningServer(Settings(clock="manual", scenarios=(str(ROOT / "fixtures" / "scenarios" / name),))) as server:
+    with RunningServer(Settings(clock="manual", scenarios=(str(ROOT / "fixtures" / "scenarios" / name),
+                                                           ))) as server:
         assert server.service.rules
 
 

@@ -8,8 +8,9 @@ awaited on an event loop, and ``resolved`` refuses them rather than block.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,7 @@ async def exercise(location: str | None) -> dict[str, Any]:
         for number in range(3):
             await store.put(task(number, 1000.0 + number * 100))
         first = await store.get("task-unified-1000-00000000")
+        assert first is not None
         first.cancelled_at = 1001.5
         await store.put(first)   # a replace, not a second task
         await store.put_value("clock", {"offset": 3})

@@ -7,13 +7,13 @@ import json
 import os
 import subprocess
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 import trustme
 from starlette.types import Message, Receive, Scope, Send
 
@@ -128,12 +128,14 @@ GROK = {"model": "grok-imagine-text-to-video", "prompt": "A paper boat on a rain
 AUTH = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+# Registered under their short names; the functions' own names differ so that a test module
+# importing them can take `tls` / `upstream_pair` as arguments without shadowing the import.
+@pytest.fixture(scope="module", name="tls")
+def tls_fixture(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return make_tls(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture
-def upstream_pair(tls: Tls) -> Iterator[tuple[RunningServer, DriftingUpstream]]:
+@pytest.fixture(name="upstream_pair")
+def upstream_pair_fixture(tls: Tls) -> Iterator[tuple[RunningServer, DriftingUpstream]]:
     with upstream(tls) as pair:
         yield pair

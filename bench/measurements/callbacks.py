@@ -25,7 +25,18 @@ import httpx
 
 from tests.processes import free_port
 
-from ..runner import BENCH, HEADERS, POST_PATH, ROOT, TMP, Context, Proc, mark, percentile, start_mock
+from ..runner import (
+    BENCH,
+    HEADERS,
+    POST_PATH,
+    ROOT,
+    TMP,
+    Context,
+    Proc,
+    mark,
+    percentile,
+    start_mock,
+)
 
 NAME = "callbacks"
 # (result key, scheme, share of --callbacks, p99 due→sent target in ms or None for info)
@@ -39,7 +50,7 @@ def run(ctx: Context) -> dict[str, Any]:
     if not (certs / "ca.pem").exists():
         subprocess.run([str(Path(sys.executable).parent / "evolink-mock"), "certs", str(certs)],
                        check=True, stdout=subprocess.DEVNULL)
-    sources = {"": None}
+    sources: dict[str, Path | None] = {"": None}
     if ctx.args.baseline_ref:
         sources["baseline_"] = checkout(ctx.args.baseline_ref)
     for key, scheme, share, _target in BURSTS:
@@ -200,8 +211,9 @@ def rows(results: dict[str, Any]) -> list[str]:
             verdict = "info" if target is None or prefix else mark(
                 sent["p99"] <= target and cb["exactly_once"])
             lines.append(
-                f"| Callback lag due→sent, {cb['tasks']:,} due at once to one {scheme.upper()} receiver{who}: "
-                f"p50 / p99 (max) | {sent['p50']:.1f} / {sent['p99']:.1f} ms ({sent['max']:.1f}); received p99 "
+                f"| Callback lag due→sent, {cb['tasks']:,} due at once to one {scheme.upper()} "
+                f"receiver{who}: p50 / p99 (max) | {sent['p50']:.1f} / {sent['p99']:.1f} ms "
+                f"({sent['max']:.1f}); received p99 "
                 f"{arrived.get('p99', float('nan')):.1f} ms; {cb['delivered']}/{cb['tasks']} delivered, "
                 f"{'each exactly once' if cb['exactly_once'] else 'NOT exactly once'}; mock CPU "
                 f"{cb['mock_cpu_ms_per_callback']:.2f} ms per callback | | | "

@@ -60,9 +60,9 @@ def measure_vs_prism(ctx: Context) -> dict[str, Any]:
             check_ok(name, base, task_ids[name], body)
         endpoints = {
             "GET": ({name: GET_PATH.format(task_id=task_id) for name, task_id in task_ids.items()}, None),
-            "POST": ({name: POST_PATH for name in targets}, body_file),
+            "POST": (dict.fromkeys(targets, POST_PATH), body_file),
         }
-        for endpoint, (paths, bfile) in endpoints.items():   # warm-up (Node's JIT, caches)
+        for paths, bfile in endpoints.values():   # warm-up (Node's JIT, caches)
             for name, base in targets.items():
                 run_wrk(base + paths[name], seconds=args.warmup, threads=args.threads,
                         connections=args.connections, body_file=bfile)
@@ -122,9 +122,12 @@ def rows(results: dict[str, Any]) -> list[str]:
             mock, prism = entry[name], entry.get("prism")
             ratio = f"{entry[key + 'ratio']:.2f}×" if entry.get(key + "ratio") else "n/a"
             lines.append(
-                f"| {label}, {how}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / {mock['p99_ms']:.1f} ms | "
-                + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms" if prism else "not run")
-                + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | {mark(entry[key + 'pass'])} |")
+                f"| {label}, {how}: req/s · p50 / p99 | {mock['rps']:,.0f} · {mock['p50_ms']:.1f} / "
+                f"{mock['p99_ms']:.1f} ms | "
+                + (f"{prism['rps']:,.0f} · {prism['p50_ms']:.1f} / {prism['p99_ms']:.1f} ms"
+                   if prism else "not run")
+                + f" | {ratio} | ≥ {TARGET_RATIO:g}× Prism, p99 ≤ {TARGET_P99_MS:g} ms | "
+                  f"{mark(entry[key + 'pass'])} |")
     return lines
 
 

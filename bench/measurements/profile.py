@@ -105,19 +105,19 @@ def summarise_profile(raw: Path, title: str, seconds: int, rate: int,
     inclusive: collections.Counter[str] = collections.Counter()
     by_file: collections.Counter[str] = collections.Counter()
     by_stage: collections.Counter[str] = collections.Counter()
-    for frames, count in stacks:
+    for frames, samples in stacks:
         names = [f"{func} ({path})" for func, path in frames]
         if names:
-            self_time[names[-1]] += count
-            by_file[frames[-1][1]] += count
+            self_time[names[-1]] += samples
+            by_file[frames[-1][1]] += samples
         for name in set(names):
-            inclusive[name] += count
+            inclusive[name] += samples
         stage = "other (startup, idle bookkeeping)"
         for func, path in frames:
             found = stage_of(func, path)
             if found:
                 stage = found
-        by_stage[stage] += count
+        by_stage[stage] += samples
 
     def pct(n: int) -> str:
         return f"{100 * n / total:5.1f}%"
@@ -167,10 +167,12 @@ def profile_mock(ctx: Context, profiles: Path) -> dict[str, Any]:
             if not raw.exists():
                 progress(f"profile {endpoint}: py-spy wrote nothing ({err.strip()[-300:]})")
                 continue
-            title = f"{endpoint} {path if endpoint == 'POST' else GET_PATH} on the mock, wrk -t{args.threads} -c{args.connections}"
+            title = (f"{endpoint} {path if endpoint == 'POST' else GET_PATH} on the mock, "
+                     f"wrk -t{args.threads} -c{args.connections}")
             spy_summary = next((ln.split("py-spy> ", 1)[-1] for ln in err.splitlines()
                                 if "Samples:" in ln), "")
-            note = f"(py-spy: {spy_summary}; errors are samples lost to --nonblocking.)" if spy_summary else ""
+            note = (f"(py-spy: {spy_summary}; errors are samples lost to --nonblocking.)"
+                    if spy_summary else "")
             text, stages = summarise_profile(raw, title, args.profile_seconds, args.profile_rate, note)
             target = profiles / f"{endpoint.lower()}.txt"
             target.write_text(text)

@@ -22,7 +22,6 @@ from tests.processes import free_port
 
 from ..runner import (
     GET_PATH,
-    HEADERS,
     Context,
     Proc,
     create_task,

@@ -125,10 +125,11 @@ def measure_store_size(ctx: Context) -> dict[str, Any]:
     # The same count with the smallest realistic body, for scale (RSS only, no load).
     minimal_file = TMP / "kling-minimal-body.json"
     minimal_file.write_text(json.dumps(json.loads(MINIMAL_BODY_FIXTURE.read_text())))
-    minimal, minimal_ready = start_preloaded("mock-large-minimal", args.tasks, free_port(), minimal_file)
+    minimal, _minimal_ready = start_preloaded("mock-large-minimal", args.tasks, free_port(), minimal_file)
     try:
         rss_minimal = memory_kb(minimal.pid)
-        progress(f"{args.tasks:,} tasks with the minimal kling body: RSS {rss_minimal['VmRSS'] / 1024:.1f} MB")
+        progress(f"{args.tasks:,} tasks with the minimal kling body: "
+                 f"RSS {rss_minimal['VmRSS'] / 1024:.1f} MB")
     finally:
         minimal.stop()
     small_med, large_med = median_round(rounds["small"]), median_round(rounds["large"])
@@ -168,12 +169,14 @@ def rows(results: dict[str, Any]) -> list[str]:
     return [
         f"| RSS with {store['tasks']:,} tasks (peak, after the GET load) | {store['peak_rss_mb']:.1f} MB "
         f"(loaded: {store['rss_loaded_mb']:.1f} MB; {store['small_tasks']} tasks: "
-        f"{store['small_rss_after_load_test_mb']:.1f} MB; {store['tasks']:,} tasks with the minimal kling body: "
-        f"{store['minimal_body_rss_loaded_mb']:.1f} MB) | | | ≤ {TARGET_RSS_MB:g} MB | {mark(store['rss_pass'])} |",
+        f"{store['small_rss_after_load_test_mb']:.1f} MB; {store['tasks']:,} tasks with the minimal kling "
+        f"body: {store['minimal_body_rss_loaded_mb']:.1f} MB) | | | ≤ {TARGET_RSS_MB:g} MB | "
+        f"{mark(store['rss_pass'])} |",
         f"| GET with {store['tasks']:,} vs {store['small_tasks']} tasks: req/s · p50 / p99 | "
         f"{large['rps']:,.0f} · {large['p50_ms']:.1f} / {large['p99_ms']:.1f} ms vs "
         f"{small['rps']:,.0f} · {small['p50_ms']:.1f} / {small['p99_ms']:.1f} ms | | "
-        f"{store['get_speed_ratio']:.2f}× (many / few) | no slower (≥ {NO_SLOWER_TOLERANCE:g}×) | {mark(store['get_pass'])} |",
+        f"{store['get_speed_ratio']:.2f}× (many / few) | no slower (≥ {NO_SLOWER_TOLERANCE:g}×) | "
+        f"{mark(store['get_pass'])} |",
     ]
 
 

@@ -8,10 +8,10 @@ _HIDDEN = ("httptools", "uvloop")
 
 
 class _HideFastStack:
-    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201
+    def find_spec(self, name, path=None, target=None):
         if name.split(".", 1)[0] in _HIDDEN:
             raise ImportError(f"{name} is hidden by bench/run.py --stack h11")
-        return None
+        return
 
 
 sys.meta_path.insert(0, _HideFastStack())

@@ -7,7 +7,8 @@ when the body is not JSON) and returns the problems it found.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..contract import COMPLETED, FAILED
 

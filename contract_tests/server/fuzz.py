@@ -8,6 +8,7 @@ than stopping the run: a failing case is reported, not shrunk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from typing import Any
@@ -20,16 +21,16 @@ from schemathesis.checks import CHECKS, CheckFunction, CheckResult, load_all_che
 from schemathesis.core.failures import CustomFailure, Failure, FailureGroup
 from schemathesis.engine import Status
 from schemathesis.engine.recorder import ScenarioRecorder
-from schemathesis.generation.hypothesis.builder import (HypothesisTestConfig, HypothesisTestMode,
-                                                         create_test)
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 from schemathesis.openapi.checks import AuthScenario, IgnoredAuth
+
 # Private, but Schemathesis is pinned: the exact credentials its ignored_auth probe sends.
 from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 
 from ..budget import Budget
 from ..contract import SPEC as SHIPPED_SPEC
-from ..generation import prepare
+from ..generation import operations, prepare
 from ..results import Report
 from .documents import DOCUMENT_CHECKS, DocumentCheck
 
@@ -69,7 +70,9 @@ def _describe(failure: Failure) -> str:
 def all_checks() -> list[CheckFunction]:
     """Every check Schemathesis registers, plus ours on each answer."""
     load_all_checks()
-    return list(CHECKS.get_all()) + [_as_schemathesis_check(check) for check in DOCUMENT_CHECKS]
+    # The registry also admits check classes (stateful phases); responses take functions.
+    registered = [check for check in CHECKS.get_all() if not isinstance(check, type)]
+    return registered + [_as_schemathesis_check(check) for check in DOCUMENT_CHECKS]
 
 
 def hypothesis_settings(max_examples: int, **extra: Any) -> hypothesis.settings:
@@ -121,8 +124,8 @@ class Fuzzer:
 
     def _skip_rows(self) -> None:
         for check, reason in self.skip_checks.items():
-            for result in self.schema.get_all_operations():
-                self.report.skip(self._phase, check, result.ok().label, reason)
+            for operation in operations(self.schema):
+                self.report.skip(self._phase, check, operation.label, reason)
 
     def curl(self, case: schemathesis.Case, failure: Failure | None = None) -> str:
         """A curl that sends what the failing request sent.
@@ -153,14 +156,13 @@ class Fuzzer:
                              timeout=REQUEST_TIMEOUT)
         if recorder is not None:
             recorder.record_response(case_id=case.id, response=response)
-        try:
+        # Failures were recorded already, check by check, by the after_validate hook.
+        with contextlib.suppress(FailureGroup):
             case.validate_response(response, checks=self.checks, headers=self.auth,
                                    transport_kwargs={"base_url": self.base_url,
                                                      "session": self.session,
                                                      "headers": self.auth},
                                    recorder=recorder)
-        except FailureGroup:
-            pass  # already recorded, check by check, by the after_validate hook
         return response
 
     def stateless(self, max_examples: int) -> int:
@@ -171,8 +173,7 @@ class Fuzzer:
         def send(case: schemathesis.Case) -> None:   # Hypothesis wants a plain function
             self.send(case)
 
-        for result in self.schema.get_all_operations():
-            operation = result.ok()
+        for operation in operations(self.schema):
             test = create_test(operation=operation, test_func=send, config=HypothesisTestConfig(
                 project=self.schema.config, modes=list(HypothesisTestMode),
                 settings=hypothesis_settings(max_examples)))

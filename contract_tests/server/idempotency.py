@@ -10,8 +10,8 @@ when the budget covers three creates.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..budget import Budget
 from ..results import Report, judge

@@ -8,8 +8,9 @@ What was seen is a :class:`Trace`; each check is a pure function of a trace.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..budget import Budget
 from ..contract import DEFAULT, TERMINAL, Contract

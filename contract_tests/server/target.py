@@ -13,7 +13,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -46,7 +46,7 @@ class Exchange:
         if self.request_body is not None:
             parts += ["-H 'Content-Type: application/json'",
                       f"-d {shlex.quote(json.dumps(self.request_body))}"]
-        return " ".join(parts + [shlex.quote(self.url)])
+        return " ".join([*parts, shlex.quote(self.url)])
 
     @property
     def document(self) -> dict[str, Any] | None:
@@ -130,7 +130,7 @@ class Target:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "Target":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -21,8 +21,9 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain import lifecycle
 from ..domain.task import Task
@@ -44,7 +45,7 @@ OUTAGE_PAUSE = 1.0       # real seconds between claims while PostgreSQL is unrea
 class ClaimingDispatcher(LoopBound):
     """The callback sender of a replica; same lifetime and test hooks as CallbackDispatcher."""
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: MockService, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout
@@ -60,7 +61,7 @@ class ClaimingDispatcher(LoopBound):
         self._next_due = math.inf  # mock time of the earliest work the loop knows of
 
     @property
-    def store(self) -> "PostgreSQLStore":
+    def store(self) -> PostgreSQLStore:
         return self.service.store  # type: ignore[return-value]
 
     @property
@@ -78,9 +79,10 @@ class ClaimingDispatcher(LoopBound):
         self._runner = asyncio.create_task(self._run(), name="callback-claims")
 
     def _listen(self, on: bool) -> None:
-        pairs = [(self.service.clock_listeners, self._on_change),
-                 (self.service.reset_listeners, self._on_reset),
-                 (self.service.task_listeners, self._on_task)]
+        pairs: list[tuple[list[Any], Callable[..., None]]] = [
+            (self.service.clock_listeners, self._on_change),
+            (self.service.reset_listeners, self._on_reset),
+            (self.service.task_listeners, self._on_task)]
         for listeners, listener in pairs:
             (listeners.append if on else listeners.remove)(listener)
 

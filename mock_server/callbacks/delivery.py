@@ -43,7 +43,7 @@ class Attempt:
 
     @classmethod
     def of(cls, number: int, due_at: float, sent_at: float, sent_real_at: float,
-           outcome: Outcome) -> "Attempt":
+           outcome: Outcome) -> Attempt:
         # Field by field: asdict's deep copy was a fifth of a delivery's CPU in a burst.
         return cls(number, due_at, sent_at, sent_real_at, outcome.address, outcome.status,
                    outcome.error, outcome.latency_ms, outcome.response_body)
@@ -63,7 +63,7 @@ class Delivery:
 
     @classmethod
     def new(cls, task_id: str, url: str, payload: dict[str, Any], due: float,
-            replay_of: str | None = None) -> "Delivery":
+            replay_of: str | None = None) -> Delivery:
         return cls(id=f"dlv-{os.urandom(8).hex()}", task_id=task_id, url=url, payload=payload,
                    created_at=due, next_due_at=due, replay_of=replay_of)
 
@@ -93,7 +93,7 @@ class Delivery:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Delivery":
+    def from_record(cls, record: dict[str, Any]) -> Delivery:
         attempts = [Attempt(**attempt) for attempt in record["attempts"]]
         return cls(**{**record, "attempts": attempts})
 

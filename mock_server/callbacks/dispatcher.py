@@ -20,8 +20,9 @@ import itertools
 import logging
 import math
 import threading
+from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from ..domain import lifecycle
 from ..domain.task import Task
@@ -32,6 +33,7 @@ from .sender import DEFAULT_TIMEOUT, Resolver, Sender
 
 if TYPE_CHECKING:
     from ..service import MockService
+    from ..store.sqlite import SQLiteStore
 
 logger = logging.getLogger("evolink_mock.callbacks")
 TASK, ATTEMPT = "task", "attempt"   # heap entry kinds: a task turning terminal, a (re)try
@@ -55,7 +57,7 @@ class CallbackDispatcher(LoopBound):
     shorten the one and stand in for DNS with the other.
     """
 
-    def __init__(self, service: "MockService", *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, service: MockService, *, timeout: float = DEFAULT_TIMEOUT,
                  resolver: Resolver | None = None) -> None:
         self.service = service
         self.timeout = timeout
@@ -98,8 +100,10 @@ class CallbackDispatcher(LoopBound):
         if self.service.shared:
             # Up to these positions now, after them the poll: a task stored in between must
             # be planned once, not by both.
-            self._positions, self._cancels = await store.last_positions(), await store.counter(CANCELS)
-            _, tasks = await store.tasks_with_callbacks(0, upto=self._positions[0])
+            state_file = self._state_file
+            self._positions = await state_file.last_positions()
+            self._cancels = await state_file.counter(CANCELS)
+            _, tasks = await state_file.tasks_with_callbacks(0, upto=self._positions[0])
         else:
             tasks = await store.tasks()
         deliveries = await store.deliveries()
@@ -115,11 +119,18 @@ class CallbackDispatcher(LoopBound):
         if self.service.shared:
             self._poller = asyncio.create_task(self._poll(), name="callback-poller")
 
+    @property
+    def _state_file(self) -> SQLiteStore:
+        """Worker mode (``serve --workers N``) shares a SQLite state file; replicas on
+        PostgreSQL use the ClaimingDispatcher instead."""
+        return cast("SQLiteStore", self.service.store)
+
     def _listen(self, on: bool) -> None:
         # In worker mode new tasks come from the poll, own ones included: hearing of them
         # twice would plan them twice.
-        pairs = [(self.service.clock_listeners, self._on_clock),
-                 (self.service.reset_listeners, self._on_reset)]
+        pairs: list[tuple[list[Any], Callable[..., None]]] = [
+            (self.service.clock_listeners, self._on_clock),
+            (self.service.reset_listeners, self._on_reset)]
         if not self.service.shared:
             pairs.append((self.service.task_listeners, self._on_task))
         for listeners, listener in pairs:
@@ -180,13 +191,14 @@ class CallbackDispatcher(LoopBound):
 
     async def _take_up(self) -> None:
         """Worker mode: plan what other workers stored since the last look."""
-        store = self.service.store
+        store = self._state_file
         await self.service.sync()   # clock moves and resets reach the listeners above
         task_seq, delivery_seq = self._positions
         task_seq, tasks = await store.tasks_with_callbacks(task_seq)
         for task in tasks:
             self._watch(task)
-        for delivery_seq, delivery in await store.deliveries_after(delivery_seq):
+        for seq, delivery in await store.deliveries_after(delivery_seq):
+            delivery_seq = seq
             if delivery.state == PENDING and delivery.id not in self._pending:
                 self._schedule(delivery)
         self._positions = (task_seq, delivery_seq)
@@ -194,9 +206,9 @@ class CallbackDispatcher(LoopBound):
         if cancels != self._cancels:   # re-plan the tasks still waiting for their end
             self._cancels = cancels
             for task_id in list(self._task_due):
-                task = await store.get(task_id)
-                if task is not None and terminal_time(task) != self._task_due[task_id]:
-                    self._watch(task)
+                stored = await store.get(task_id)
+                if stored is not None and terminal_time(stored) != self._task_due[task_id]:
+                    self._watch(stored)
 
     def _watch(self, task: Task) -> None:
         url = task.callback_url

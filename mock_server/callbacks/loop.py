@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 
 class LoopBound:
@@ -24,7 +25,7 @@ class LoopBound:
         else:
             self._loop.call_soon_threadsafe(function, *args)
 
-    def _idle(self) -> Awaitable[None]:
+    def _idle(self) -> Coroutine[Any, Any, None]:
         raise NotImplementedError
 
     def wait_idle(self, timeout: float = 5.0) -> None:

@@ -41,9 +41,10 @@ import ipaddress
 import re
 import socket
 import unicodedata
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NoReturn
+from typing import Any, NoReturn
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -399,8 +400,8 @@ def _address_problem(ip: IPAddress) -> str | None:
             if ip in network:
                 return f"{label} ({ip})"
         return None if ip.is_global else f"a non-public address ({ip})"
-    for network, label in _V6_RANGES:
-        if ip in network:
+    for network6, label in _V6_RANGES:
+        if ip in network6:
             return f"{label} ({ip})"
     embedded = _embedded_ipv4(ip)
     if embedded is not None:

@@ -23,6 +23,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Coroutine
+from typing import Any
 
 from .connections import Exchange, Request
 
@@ -52,7 +53,7 @@ class Lane:
     """The connections of one :data:`PoolKey` (at most ``CONNECTIONS_PER_ADDRESS``) and the
     requests waiting for one of them, first come first served."""
 
-    def __init__(self, pool: "Pool", key: PoolKey) -> None:
+    def __init__(self, pool: Pool, key: PoolKey) -> None:
         self.pool, self.key = pool, key
         self.waiting: deque[Request] = deque()
         self.idle: list[Exchange] = []   # most recently used last
@@ -90,7 +91,7 @@ class Lane:
 
     async def _connect(self) -> None:
         scheme, address, port, host = self.key
-        tls = {"ssl": self.pool.tls, "server_hostname": host} if scheme == "https" else {}
+        tls: dict[str, Any] = {"ssl": self.pool.tls, "server_hostname": host} if scheme == "https" else {}
         timeout = self.pool.timeout
         try:
             _, connection = await asyncio.wait_for(asyncio.get_running_loop().create_connection(

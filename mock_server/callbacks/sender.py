@@ -78,7 +78,7 @@ class Sender:
         status: int | None = None
         error: str | None = None
         snippet: str | None = None
-        written: list[tuple[float, float]] = []
+        written: list[tuple[float, float, float]] = []   # mock time, wall time, perf counter
         try:
             addresses = await self._resolve(url)
             error = self.policy.refusal_for_addresses(url, addresses)
@@ -100,7 +100,8 @@ class Sender:
         (each attempt still gets an answer looked up after it was due, never a cached one)."""
         if self.resolver == self.policy.resolve and _parse_url(url).ip is not None:
             return await self.resolver(url)   # a numeric host: no lookup to share
-        name = "%s:%d" % host_and_port(url)
+        host, port = host_and_port(url)
+        name = f"{host}:{port}"
         lookup = self._lookups.get(name)
         if lookup is None:
             lookup = asyncio.ensure_future(asyncio.wait_for(self.resolver(url), self.timeout))

@@ -9,8 +9,8 @@ restart without time going backwards.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Clock:
     wall: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     @classmethod
-    def start(cls, speed: float | None, wall: Callable[[], float] = time.time) -> "Clock":
+    def start(cls, speed: float | None, wall: Callable[[], float] = time.time) -> Clock:
         return cls(origin=wall(), speed=speed, wall=wall)
 
     @property

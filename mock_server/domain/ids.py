@@ -11,7 +11,7 @@ ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class IdFactory:
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | str | None = None) -> None:
         self.fake = Faker()
         if seed is not None:
             self.fake.seed_instance(seed)

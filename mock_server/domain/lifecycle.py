@@ -87,7 +87,8 @@ def media_url(task: Task) -> str:
 def media_available(task: Task, now: float) -> bool:
     """Result links work from completion until 24 h (mock time) after it."""
     state = snapshot(task, now)
-    return state.status == COMPLETED and now < state.finished_at + MEDIA_LIFETIME_SECONDS
+    return (state.status == COMPLETED and state.finished_at is not None
+            and now < state.finished_at + MEDIA_LIFETIME_SECONDS)
 
 
 def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def document(task: Task, now: float, *, real_seconds_per_mock: float = 1.0) -> d
     }
     if state.status == COMPLETED:
         doc["results"] = [media_url(task)]
-    elif state.status == FAILED:
+    elif state.status == FAILED and state.error_code is not None:   # a failure has its code
         doc["error"] = {"code": state.error_code, "message": FAILURE_MESSAGES[state.error_code],
                         "type": "task_error"}
     return doc

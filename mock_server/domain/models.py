@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 REMAINING, TOTAL = "remaining", "total"
 DEFAULT_ASPECT_RATIO = "16:9"
@@ -48,7 +49,7 @@ class Formula:
     multipliers: Multipliers = field(default_factory=dict)
 
     @classmethod
-    def from_block(cls, block: Mapping[str, Any]) -> "Formula":
+    def from_block(cls, block: Mapping[str, Any]) -> Formula:
         return cls(float(block.get("base", 0)), float(block.get("per_video_second", 0)),
                    {name: {key: float(f) for key, f in values.items()}
                     for name, values in (block.get("multipliers") or {}).items()})
@@ -82,7 +83,7 @@ class ModelBehaviour:
     aspect_ratio: str = DEFAULT_ASPECT_RATIO
 
     @classmethod
-    def from_x_mock(cls, name: str, block: Mapping[str, Any]) -> "ModelBehaviour":
+    def from_x_mock(cls, name: str, block: Mapping[str, Any]) -> ModelBehaviour:
         """The behaviour of a block already checked against the schema."""
         time, credits = block["time"], block["credits"]
         task_info, media = block.get("task_info") or {}, block.get("media") or {}
@@ -101,7 +102,7 @@ class ModelBehaviour:
             aspect_ratio=media.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
         )
 
-    def plan(self, request: Mapping[str, Any], available_ratios: frozenset[str]) -> "Plan":
+    def plan(self, request: Mapping[str, Any], available_ratios: frozenset[str]) -> Plan:
         """Everything a create needs from this model, reading the video's length once."""
         seconds = self.video_seconds(request)
         return Plan(total_seconds=self.time(seconds, request),

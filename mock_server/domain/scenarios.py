@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 MAGIC_TAG = re.compile(r"\[mock:([^\]]*)\]")
 HTTP_FAULTS = (400, 401, 402, 403, 404, 429, 500, 502, 503)
@@ -44,7 +45,7 @@ class Action:
     takes: float | None = None
     drop: str | None = None
 
-    def merged(self, other: "Action") -> "Action":
+    def merged(self, other: Action) -> Action:
         """``other``'s keys win where both set one (later sources override earlier ones)."""
         values = {}
         for f in fields(Action):
@@ -78,7 +79,7 @@ def action_from_dict(values: dict[str, Any], failure_codes: Iterable[str]) -> Ac
     known = {f.name for f in fields(Action)}
     unknown = set(values) - known
     if unknown:
-        raise ScenarioError(f"unknown key {sorted(unknown)[0]!r}; known keys: "
+        raise ScenarioError(f"unknown key {min(unknown)!r}; known keys: "
                             f"{', '.join(sorted(known))}")
     action = Action(**values)
     codes = set(failure_codes)
@@ -160,7 +161,7 @@ def rule_from_dict(data: dict[str, Any], rule_id: str, failure_codes: Iterable[s
     """A rule from its JSON form (admin API, scenario file or the store)."""
     unknown = set(data) - RULE_KEYS
     if unknown:
-        raise ScenarioError(f"unknown rule key {sorted(unknown)[0]!r}")
+        raise ScenarioError(f"unknown rule key {min(unknown)!r}")
     if not isinstance(data.get("action"), dict) or not data["action"]:
         raise ScenarioError('a rule needs an action, e.g. {"http": 429}')
     rule = Rule(

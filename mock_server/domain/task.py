@@ -62,5 +62,5 @@ class Task:
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Task":
+    def from_record(cls, record: dict[str, Any]) -> Task:
         return cls(**record)

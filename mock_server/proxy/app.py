@@ -16,7 +16,7 @@ import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 
 import certifi
@@ -159,7 +159,7 @@ class ProxyApp:
                 return
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         clock = time.perf_counter()
         body, too_large = await _read_body(receive, self.settings.max_body_bytes)
         verdict = await self.gate.check(scope, body)

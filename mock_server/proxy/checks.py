@@ -10,8 +10,9 @@ exactly what the mock refuses, with the same envelope, and find the same violati
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -114,8 +115,8 @@ class ResponseChecker:
         self.documented: dict[str, dict[str, DocumentedResponse]] = {}
         for _path, _method, operation in operations(spec):
             by_status = {}
-            for status, response in operation.get("responses", {}).items():
-                response = openapi_nullable(resolve(spec, response))
+            for status, declared in operation.get("responses", {}).items():
+                response = openapi_nullable(resolve(spec, declared))
                 by_status[str(status)] = DocumentedResponse(
                     {media.lower(): body.get("schema", {})
                      for media, body in response.get("content", {}).items()},
@@ -144,7 +145,7 @@ class ResponseChecker:
             return problems
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in documented.schemas:
-            return problems + [Violation(
+            return [*problems, Violation(
                 RESPONSE, "/header/content-type", "content-type",
                 f"content type {media_type or '(none)'!r} is not documented for HTTP {status} of "
                 f"{operation} (documented: {', '.join(documented.schemas)})")]
@@ -154,7 +155,7 @@ class ResponseChecker:
         try:
             document = json.loads(body)
         except ValueError as exc:
-            return problems + [Violation(RESPONSE, "/body", "json", f"body is not JSON: {exc}")]
+            return [*problems, Violation(RESPONSE, "/body", "json", f"body is not JSON: {exc}")]
         return problems + self._body(schema, document)
 
     @staticmethod

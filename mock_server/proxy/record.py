@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Iterable
 from urllib.parse import parse_qsl
 
 import harfile
@@ -82,7 +82,7 @@ class HarRecorder:
     def add(self, *, started: datetime, elapsed_ms: float, request: harfile.Request,
             response: harfile.Response, timings: harfile.Timings, comment: str | None = None,
             server_ip: str | None = None) -> None:
-        self._har.add_entry(startedDateTime=started.astimezone(timezone.utc), time=round(elapsed_ms, 3),
+        self._har.add_entry(startedDateTime=started.astimezone(UTC), time=round(elapsed_ms, 3),
                             request=request, response=response, timings=timings,
                             serverIPAddress=server_ip, comment=comment)
         chunk = self._buffer.getvalue().encode("utf-8")

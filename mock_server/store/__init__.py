@@ -31,5 +31,16 @@ def open_store(path: str | None, *, shared: bool = False) -> Store | SharedStore
     return SQLiteStore(path, shared=shared)
 
 
-__all__ = ["Store", "SharedStore", "StoreUnavailable", "MemoryStore", "open_store", "resolved", "is_postgresql",
-           "GENERATION", "RESETS", "CANCELS", "RULE_NUMBERS"]
+__all__ = [
+    "CANCELS",
+    "GENERATION",
+    "RESETS",
+    "RULE_NUMBERS",
+    "MemoryStore",
+    "SharedStore",
+    "Store",
+    "StoreUnavailable",
+    "is_postgresql",
+    "open_store",
+    "resolved",
+]

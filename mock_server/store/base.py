@@ -8,8 +8,9 @@ from synchronous code (start-up, the CLI, tests and embedding programs).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Awaitable, Coroutine, Iterable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..callbacks.delivery import Delivery
 from ..domain.task import Task
@@ -39,8 +40,9 @@ class Store(Protocol):
 
     async def count(self) -> int: ...
 
-    async def put_value(self, key: str, value: Any) -> None:
-        """Keep a JSON-serialisable value (clock, rules, balances, idempotency records)."""
+    async def put_value(self, key: str, value: Any, at: float | None = None) -> None:
+        """Keep a JSON-serialisable value (clock, rules, balances, idempotency records);
+        ``at``: the mock time it belongs to, after which ``--retention`` forgets it."""
 
     async def get_value(self, key: str, default: Any = None) -> Any: ...
 

@@ -26,7 +26,8 @@ import contextvars
 import json
 import logging
 import math
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool

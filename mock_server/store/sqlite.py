@@ -14,7 +14,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 try:
     import fcntl
@@ -60,7 +61,8 @@ class SQLiteStore:
                                    timeout=BUSY_TIMEOUT_SECONDS)
         # Writers queue on an OS file lock first: SQLite's own wait for a busy database
         # sleeps in steps of a millisecond and more, and would stall the event loop.
-        self._writer_lock = open(f"{path}.lock", "a") if shared else None
+        # Held for the store's lifetime, closed in close().
+        self._writer_lock = open(f"{path}.lock", "a") if shared else None   # noqa: SIM115
         with self._writing():
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
