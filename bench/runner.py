@@ -11,7 +11,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -108,12 +107,6 @@ def stop_all() -> None:
 atexit.register(stop_all)
 # SIGTERM (e.g. `kill` of make) unwinds like Ctrl-C, so the children above are stopped too.
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proc | None = None) -> None:

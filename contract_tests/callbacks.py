@@ -26,6 +26,7 @@ from mock_server.domain.plan import plan_task
 from mock_server.domain.task import COMPLETED, Task
 
 from .contract import FAILURE_CODES, MODELS, schema_problems
+from .options import callback_ca_option, option
 from .results import NotApplicable, Report, judge
 
 CALLBACKS = "callbacks"
@@ -37,9 +38,11 @@ USER_AGENT = "evolink-contract-callbacks/1"
 
 @dataclass(frozen=True)
 class CallbackOptions:
-    url: str
-    timeout: float = 10.0
-    callback_ca: str | None = None   # PEM CA bundle trusted besides the system's (as on serve)
+    url: str = option("--to", "the handler's URL")
+    timeout: float = option("--timeout", "seconds the handler has to answer; the default is "
+                            "the vendor's",
+                            default=10.0, parse=float)
+    callback_ca: str | None = callback_ca_option()
 
 
 def _task(ids: IdFactory, outcome: str, now: float) -> Task:

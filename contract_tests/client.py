@@ -9,9 +9,6 @@ is a function of what the client sent, when, and what it was answered.
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +17,11 @@ from mock_server.domain import lifecycle
 from mock_server.domain.task import Task
 from mock_server.journal import JournalEntry
 from mock_server.server import RunningServer
-from mock_server.settings import Settings
+from mock_server.settings import Settings, argparse_type, callback_host, readable_file
 from mock_server.store import resolved
 
+from .options import callback_ca_option, option
+from .program import run_program
 from .results import NotApplicable, Report, judge
 
 CLIENT = "client"
@@ -37,14 +36,26 @@ CREATE = "createVideoGeneration"
 
 @dataclass(frozen=True)
 class ClientOptions:
-    command: tuple[str, ...]
-    scenarios: tuple[str, ...] = ()
-    speed: float = 60.0
-    min_poll_interval: float = 1.0
-    timeout: float = 300.0
-    allow_callback_hosts: tuple[str, ...] = ()   # as on `evolink-mock serve`
-    callback_ca: str | None = None
-    unknown_fields: str = "reject"   # the mock's --unknown-fields while the client runs
+    command: tuple[str, ...] = option("command", "-- COMMAND [ARG ...]")
+    scenarios: tuple[str, ...] = option("--scenario", "scenario YAML with scripted faults "
+                                        "(repeatable)", repeatable=True, metavar="FILE",
+                                        parse=argparse_type(readable_file))
+    speed: float = option("--speed", "mock seconds per real second; at 60 a 2-minute task "
+                          "takes 2 s", default=60.0, parse=float)
+    min_poll_interval: float = option("--min-poll-interval", "least real seconds between two "
+                                      "reads of one task", default=1.0, parse=float)
+    timeout: float = option("--timeout", "longest run of the client command, in seconds",
+                            default=300.0, parse=float)
+    allow_callback_hosts: tuple[str, ...] = option(
+        "--allow-callback-host", "let the mock send the client's callbacks to this (internal) "
+        "host, over http or https (repeatable), as on `evolink-mock serve`", repeatable=True,
+        metavar="HOST[:PORT]", parse=argparse_type(callback_host))
+    callback_ca: str | None = callback_ca_option()
+    # The mock's --unknown-fields while the client runs.
+    unknown_fields: str = option("--unknown-fields", "the mock's handling of fields a model does "
+                                 "not take: reject (400) or warn (accepted, as the real API "
+                                 "likely does); either way the verdict fails a client that sends "
+                                 "them", default="reject", choices=("reject", "warn"))
 
 
 @dataclass(frozen=True)
@@ -264,34 +275,14 @@ def journal_summary(session: Session) -> list[str]:
     return lines
 
 
-def run_command(options: ClientOptions, env: dict[str, str]) -> str | None:
-    """Run the client; what went wrong with it, if anything."""
-    try:
-        code = subprocess.run(options.command, env=env, timeout=options.timeout, check=False).returncode
-    except subprocess.TimeoutExpired:
-        return f"still running after {options.timeout:g} s; killed"
-    except OSError as exc:
-        return f"could not start {options.command[0]!r}: {exc.strerror or exc}"
-    return f"exited with status {code}" if code else None
-
-
-def child_path(path: str | None) -> str:
-    """The kit's interpreter directory first: ``python`` in the command is then the one with
-    the kit's dependencies (httpx...), as when the kit's virtualenv is activated."""
-    kit_bin = os.path.dirname(sys.executable)
-    rest = [entry for entry in (path or os.defpath).split(os.pathsep) if entry and entry != kit_bin]
-    return os.pathsep.join([kit_bin, *rest])
-
-
 def check_client(options: ClientOptions) -> Report:
     settings = Settings(clock="scaled", speed=options.speed, api_keys=(API_KEY,),
                         scenarios=options.scenarios,
                         allow_callback_hosts=options.allow_callback_hosts,
                         callback_ca=options.callback_ca, unknown_fields=options.unknown_fields)
     with RunningServer(settings) as server:
-        env = {**os.environ, "PATH": child_path(os.environ.get("PATH")),
-               "EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY}
-        trouble = run_command(options, env)
+        trouble = run_program(options.command, options.timeout,
+                              {"EVOLINK_BASE_URL": server.url, "EVOLINK_API_KEY": API_KEY})
         session = Session(options, resolved(server.service.journal.entries_matching()),
                           resolved(server.service.store.tasks()),
                           trouble)

@@ -9,13 +9,16 @@ would use.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from mock_server.auth import ADMIN_TOKEN_HEADER
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+
+if TYPE_CHECKING:
+    from mock_server.service import MockService
 
 DEFAULT_API_KEY = "evolink-mock-test-key"
 
@@ -56,7 +59,7 @@ class MockServer:
         return self._server.url
 
     @property
-    def service(self) -> Any:
+    def service(self) -> MockService:
         """The mock's service object, for what the control API does not offer."""
         return self._server.service
 

@@ -6,20 +6,22 @@ Everything talks to loopback only. Every process started here is stopped by its 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
+
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
@@ -38,13 +40,6 @@ def env_int(name: str, default: int) -> int:
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "")
     return float(raw) if raw.strip() else default
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def rss_kb(pid: int) -> int | None:
@@ -239,6 +234,44 @@ def write_text(name: str, text: str) -> Path:
 
 def mb(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def run_markdown(title: str, result: str, report: dict[str, Any],
+                 rows: list[tuple[str, Any]]) -> str:
+    """A soak or crash run's report: its title, the one-line result, a figure/value table,
+    then the problems (see :func:`problem_sections`)."""
+    accounting = report["accounting"]
+    return "\n".join([
+        f"# {title}",
+        "",
+        f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {result}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {figure} | {value} |" for figure, value in rows),
+        "",
+        *problem_sections(report["unexpected_examples"],
+                          accounting["problems"] + accounting["callbacks_lost_examples"]),
+    ]) + "\n"
+
+
+def load_parser(doc: str, clients_variable: str, clients: int, seed: int) -> argparse.ArgumentParser:
+    """The flags of a run under simulated clients (soak, crash): how many clients, the mock's
+    speed and the seed, each defaulting to a HARDENING_* variable."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=env_int(clients_variable, clients))
+    parser.add_argument("--speed", type=float, default=env_float("HARDENING_SOAK_SPEED", 60))
+    parser.add_argument("--seed", type=int, default=env_int("HARDENING_SEED", seed))
+    return parser
+
+
+def finish(name: str, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str]) -> int:
+    """Write reports/NAME.json and NAME.md, print the Markdown; exit status 1 unless ok."""
+    text = markdown(report)
+    write_json(f"{name}.json", report)
+    write_text(f"{name}.md", text)
+    print(text)
+    return 0 if report["ok"] else 1
 
 
 def problem_sections(unexpected: list[str], problems: list[str]) -> list[str]:

@@ -12,7 +12,6 @@ Writes reports/crash.json and reports/crash.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -23,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from .common import MockProcess, env_float, env_int, log, problem_sections, write_json, write_text
-from .load import Load, account, outcome_counts, settle
-from .receiver import CallbackReceiver
+from .accounting import account, outcome_counts, settle
+from .common import MockProcess, env_float, env_int, finish, load_parser, log, run_markdown
+from .load import Load, callback_receiver
 from .soak import ADMIN_TOKEN, KEYS, SCENARIO, mock_args
 
 DOWN_SECONDS = 1.0
@@ -34,7 +33,7 @@ DOWN_SECONDS = 1.0
 def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
         progress: Callable[[str], None] = log) -> dict[str, Any]:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, CallbackReceiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, callback_receiver() as receiver:
         scenario = Path(tmp) / "crash-scenario.yaml"
         scenario.write_text(SCENARIO)
         state = Path(tmp) / "crash.sqlite"
@@ -100,49 +99,37 @@ def ok(report: dict[str, Any]) -> bool:
 
 def markdown(report: dict[str, Any]) -> str:
     a, c = report["accounting"], report["config"]
-    return "\n".join([
-        "# Crash (kill -9 during a soak, restart on the same --state)",
-        "",
-        f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {c['clients']} clients for {c['seconds']:g} s "
-        f"at speed x{c['speed']:g}, {len(report['kills'])} kill -9 + restart(s) "
-        f"({report['seconds']} s in all).",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| tasks the clients saw created | {report['tasks_created']} |",
-        f"| retrievable with the same model/created after restarts | "
-        f"{a['tasks_retrievable'] - a['tasks_changed']} |",
-        f"| **tasks lost** | **{a['tasks_lost']}** |",
-        f"| callbacks expected (200 / 500 receiver) | {a['callbacks'].get('expected_ok', 0)} / "
-        f"{a['callbacks'].get('expected_fail', 0)} |",
-        f"| delivered / failed after 4 attempts | {a['callbacks'].get('delivered', 0)} / "
-        f"{a['callbacks'].get('failed_after_4_attempts', 0)} |",
-        f"| **callbacks lost** | **{a['callbacks_lost']}** |",
-        f"| duplicate callback POSTs (at-least-once) | {a['callback_duplicates']} |",
-        f"| tasks with more than one delivery record | "
-        f"{a['callbacks'].get('tasks_with_several_deliveries', 0)} |",
-        f"| expected errors (scripted 429s, connection errors while down) | {report['expected_errors']} |",
-        f"| unexpected errors | {report['unexpected_errors'] or 0} |",
-        f"| kills | {report['kills']} |",
-        "",
-        *problem_sections(report["unexpected_examples"],
-                          a["problems"] + a["callbacks_lost_examples"]),
-    ]) + "\n"
+    callbacks = a["callbacks"]
+    return run_markdown(
+        "Crash (kill -9 during a soak, restart on the same --state)",
+        f"{c['clients']} clients for {c['seconds']:g} s at speed x{c['speed']:g}, "
+        f"{len(report['kills'])} kill -9 + restart(s) ({report['seconds']} s in all).", report, [
+            ("tasks the clients saw created", report["tasks_created"]),
+            ("retrievable with the same model/created after restarts",
+             a["tasks_retrievable"] - a["tasks_changed"]),
+            ("**tasks lost**", f"**{a['tasks_lost']}**"),
+            ("callbacks expected (200 / 500 receiver)",
+             f"{callbacks.get('expected_ok', 0)} / {callbacks.get('expected_fail', 0)}"),
+            ("delivered / failed after 4 attempts",
+             f"{callbacks.get('delivered', 0)} / {callbacks.get('failed_after_4_attempts', 0)}"),
+            ("**callbacks lost**", f"**{a['callbacks_lost']}**"),
+            ("duplicate callback POSTs (at-least-once)", a["callback_duplicates"]),
+            ("tasks with more than one delivery record",
+             callbacks.get("tasks_with_several_deliveries", 0)),
+            ("expected errors (scripted 429s, connection errors while down)",
+             report["expected_errors"]),
+            ("unexpected errors", report["unexpected_errors"] or 0),
+            ("kills", report["kills"]),
+        ])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=env_int("HARDENING_CRASH_CLIENTS", 20))
+    parser = load_parser(__doc__, "HARDENING_CRASH_CLIENTS", clients=20, seed=4)
     parser.add_argument("--seconds", type=float, default=env_float("HARDENING_CRASH_SECONDS", 60))
     parser.add_argument("--kills", type=int, default=env_int("HARDENING_CRASH_KILLS", 2))
-    parser.add_argument("--speed", type=float, default=env_float("HARDENING_SOAK_SPEED", 60))
-    parser.add_argument("--seed", type=int, default=env_int("HARDENING_SEED", 4))
     args = parser.parse_args(argv)
-    report = run(args.clients, args.seconds, args.kills, args.speed, args.seed)
-    write_json("crash.json", report)
-    write_text("crash.md", markdown(report))
-    print(markdown(report))
-    return 0 if report["ok"] else 1
+    return finish("crash", run(args.clients, args.seconds, args.kills, args.speed, args.seed),
+                  markdown)
 
 
 if __name__ == "__main__":

@@ -473,6 +473,16 @@ def _chunked_request(key: str, body: bytes, chunk: int = 64 * 1024) -> bytes:
     return b"".join(parts)
 
 
+def _what_is_left(sock: socket.socket) -> bytes:
+    """Whatever the server sent on a connection we stalled: an answer, or nothing within
+    0.2 s (it is still waiting for the rest of the request, or closed silently)."""
+    sock.settimeout(0.2)
+    try:
+        return sock.recv(1024)
+    except TimeoutError:
+        return b""
+
+
 def _slowloris_one(host: str, port: int) -> RawResponse:
     """Send half a request line and some headers, wait, close. Bounded."""
     with socket.create_connection((host, port), timeout=5) as sock:
@@ -480,11 +490,7 @@ def _slowloris_one(host: str, port: int) -> RawResponse:
         for _ in range(4):
             time.sleep(SLOW_HOLD_SECONDS / 4)
             sock.sendall(b"a")
-        sock.settimeout(0.2)
-        try:
-            data = sock.recv(1024)
-        except TimeoutError:
-            data = b""
+        data = _what_is_left(sock)
     return RawResponse(None, {}, data, "closed by us without an answer" if not data else None)
 
 
@@ -517,11 +523,7 @@ def _stalled_body(key: str) -> Callable[[str, int], RawResponse]:
                          f"Content-Type: application/json\r\nContent-Length: {len(GROK)}\r\n\r\n"
                          f"{GROK[:5]}".encode())
             time.sleep(SLOW_HOLD_SECONDS / 2)
-            sock.settimeout(0.2)
-            try:
-                data = sock.recv(1024)
-            except TimeoutError:
-                data = b""
+            data = _what_is_left(sock)
         return RawResponse(None, {}, data, "closed by us" if not data else None)
 
     return run

@@ -13,7 +13,6 @@ timer. Writes reports/soak.json and reports/soak.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -22,20 +21,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.receivers import Receiver
+
+from .accounting import account, outcome_counts, settle
 from .common import (
     MockProcess,
     RssSampler,
     RssSeries,
     env_float,
-    env_int,
+    finish,
+    load_parser,
     log,
     mb,
-    problem_sections,
-    write_json,
-    write_text,
+    run_markdown,
 )
-from .load import Load, account, outcome_counts, settle
-from .receiver import CallbackReceiver
+from .load import Load, callback_receiver
 
 KEYS = ["soak-key-alpha", "soak-key-bravo", "soak-key-charlie"]
 ADMIN_TOKEN = "soak-admin-token"
@@ -51,7 +51,7 @@ rules:
 """
 
 
-def mock_args(scenario: Path, receiver: CallbackReceiver, speed: float, seed: int) -> list[str]:
+def mock_args(scenario: Path, receiver: Receiver, speed: float, seed: int) -> list[str]:
     args = ["--speed", f"{speed:g}", "--allow-callback-host", receiver.host_port,
             "--scenario", str(scenario), "--log-format", "off", "--seed", str(seed)]
     for key in KEYS:
@@ -63,7 +63,7 @@ def run(clients: int, seconds: float, speed: float, seed: int = 3, rss_interval:
         progress: Callable[[str], None] = log, state: bool = False) -> dict[str, Any]:
     """``state``: run the mock with ``--state`` (tasks in SQLite rather than in memory)."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, CallbackReceiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, callback_receiver() as receiver:
         scenario = Path(tmp) / "soak-scenario.yaml"
         scenario.write_text(SCENARIO)
         extra = ["--state", str(Path(tmp) / "soak.sqlite")] if state else []
@@ -121,56 +121,44 @@ def ok(report: dict[str, Any]) -> bool:
 
 def markdown(report: dict[str, Any]) -> str:
     a, rss, c = report["accounting"], report["rss"], report["config"]
-    return "\n".join([
-        "# Soak",
-        "",
-        f"Result: **{'PASS' if report['ok'] else 'FAIL'}**: {c['clients']} clients for {c['seconds']:g} s "
-        f"at speed x{c['speed']:g}{', with --state' if c.get('state') else ''} "
-        f"({report['seconds']} s in all).",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| tasks created / retrievable unchanged / lost | {report['tasks_created']} / "
-        f"{a['tasks_retrievable'] - a['tasks_changed']} / {a['tasks_lost']} |",
-        f"| models | {report['models']} |",
-        f"| final statuses seen by clients | {report['final_statuses']} (scripted failures "
-        f"{report['scripted_failures']}) |",
-        f"| polls / requests in all | {report['polls']} / {report['requests']} |",
-        f"| callbacks expected | {a['callbacks'].get('expected_ok', 0)} to 200-receiver, "
-        f"{a['callbacks'].get('expected_fail', 0)} to 500-receiver |",
-        f"| callbacks delivered / failed after 4 attempts / lost | {a['callbacks'].get('delivered', 0)} / "
-        f"{a['callbacks'].get('failed_after_4_attempts', 0)} / {a['callbacks_lost']} |",
-        f"| receiver POSTs / duplicates | {a['receiver_posts']} / {a['callback_duplicates']} |",
-        f"| expected (scripted) errors | {report['expected_errors']} |",
-        f"| unexpected errors | {report['unexpected_errors'] or 0} |",
-        f"| wrong outcomes | {report['wrong_outcome_count']} |",
-        f"| other problems | {a['problem_count']} |",
-        f"| mock RSS start / end / max | {mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / "
-        f"{mb(rss.get('max_kb'))} |",
-        f"| RSS slope (whole run / second half) | {rss.get('slope_kb_per_min')} / "
-        f"{rss.get('second_half_slope_kb_per_min')} kB/min ({rss.get('samples')} samples) |",
-        f"| RSS growth per 1000 tasks kept in memory | {rss.get('kb_per_1000_tasks')} kB |",
-        "",
-        *problem_sections(report["unexpected_examples"],
-                          a["problems"] + a["callbacks_lost_examples"]),
-    ]) + "\n"
+    callbacks = a["callbacks"]
+    return run_markdown(
+        "Soak",
+        f"{c['clients']} clients for {c['seconds']:g} s at speed x{c['speed']:g}"
+        f"{', with --state' if c.get('state') else ''} ({report['seconds']} s in all).", report, [
+            ("tasks created / retrievable unchanged / lost", f"{report['tasks_created']} / "
+             f"{a['tasks_retrievable'] - a['tasks_changed']} / {a['tasks_lost']}"),
+            ("models", report["models"]),
+            ("final statuses seen by clients",
+             f"{report['final_statuses']} (scripted failures {report['scripted_failures']})"),
+            ("polls / requests in all", f"{report['polls']} / {report['requests']}"),
+            ("callbacks expected", f"{callbacks.get('expected_ok', 0)} to 200-receiver, "
+             f"{callbacks.get('expected_fail', 0)} to 500-receiver"),
+            ("callbacks delivered / failed after 4 attempts / lost",
+             f"{callbacks.get('delivered', 0)} / {callbacks.get('failed_after_4_attempts', 0)} / "
+             f"{a['callbacks_lost']}"),
+            ("receiver POSTs / duplicates", f"{a['receiver_posts']} / {a['callback_duplicates']}"),
+            ("expected (scripted) errors", report["expected_errors"]),
+            ("unexpected errors", report["unexpected_errors"] or 0),
+            ("wrong outcomes", report["wrong_outcome_count"]),
+            ("other problems", a["problem_count"]),
+            ("mock RSS start / end / max",
+             f"{mb(rss.get('start_kb'))} / {mb(rss.get('end_kb'))} / {mb(rss.get('max_kb'))}"),
+            ("RSS slope (whole run / second half)",
+             f"{rss.get('slope_kb_per_min')} / {rss.get('second_half_slope_kb_per_min')} kB/min "
+             f"({rss.get('samples')} samples)"),
+            ("RSS growth per 1000 tasks kept in memory", f"{rss.get('kb_per_1000_tasks')} kB"),
+        ])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=env_int("HARDENING_SOAK_CLIENTS", 50))
+    parser = load_parser(__doc__, "HARDENING_SOAK_CLIENTS", clients=50, seed=3)
     parser.add_argument("--minutes", type=float, default=env_float("HARDENING_SOAK_MINUTES", 10))
-    parser.add_argument("--speed", type=float, default=env_float("HARDENING_SOAK_SPEED", 60))
-    parser.add_argument("--seed", type=int, default=env_int("HARDENING_SEED", 3))
     parser.add_argument("--state", action="store_true",
                         help="run the mock with --state (SQLite) instead of the memory store")
     args = parser.parse_args(argv)
     report = run(args.clients, args.minutes * 60, args.speed, args.seed, state=args.state)
-    name = "soak-state" if args.state else "soak"
-    write_json(f"{name}.json", report)
-    write_text(f"{name}.md", markdown(report))
-    print(markdown(report))
-    return 0 if report["ok"] else 1
+    return finish("soak-state" if args.state else "soak", report, markdown)
 
 
 if __name__ == "__main__":

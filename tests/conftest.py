@@ -1,15 +1,22 @@
-"""Shared fixtures: a real mock server on a loopback port, per test, with the manual clock."""
+"""Shared fixtures: a real mock server on a loopback port, per test, with the manual clock.
+
+:func:`connect` is the one way a test gets a client for a server and :func:`serving` a server
+with its client: the ``server`` and ``client`` fixtures use them, and so does every test that
+needs its own settings.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from contract_tests.mock import MockServer
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
@@ -41,6 +48,24 @@ def module_server() -> Iterator[RunningServer]:
         yield running
 
 
+def connect(server: RunningServer | MockServer, api_key: str | None = API_KEY) -> httpx.Client:
+    """A client for ``server`` (ours, or the kit's ``MockServer``) that sends ``api_key`` as
+    its bearer token (none when None)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=10)
+
+
+@contextmanager
+def serving(settings: Settings | RunningServer | None = None, api_key: str | None = API_KEY
+            ) -> Iterator[tuple[RunningServer, httpx.Client]]:
+    """A server with these settings (the default ones when None; or a server not started
+    yet, e.g. given another callback dispatcher) and a client for it, for one test."""
+    server = settings if isinstance(settings, RunningServer) else RunningServer(
+        settings or default_settings())
+    with server, connect(server, api_key) as http:
+        yield server, http
+
+
 @pytest.fixture
 def server(settings: Settings) -> Iterator[RunningServer]:
     with RunningServer(settings) as running:
@@ -49,6 +74,5 @@ def server(settings: Settings) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def client(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"},
-                      timeout=10) as http:
+    with connect(server) as http:
         yield http

@@ -32,12 +32,13 @@ import contextlib
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .processes import free_port
 
 SHELL = {"sh", "bash", "shell"}
 PYTHON = {"python", "py"}
@@ -106,12 +107,6 @@ def parse(document: Path) -> list[Block]:
         pending = []
         index += 1
     return blocks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rewrite_ports(text: str, ports: dict[int, int]) -> str:

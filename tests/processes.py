@@ -15,6 +15,8 @@ import httpx
 
 
 def free_port() -> int:
+    """A loopback port free right now, for a process told its port on the command line (one
+    home for the tests, bench/ and hardening/)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -2,7 +2,9 @@
 
 Each request is answered by the receiver's plan for its number (1-based): an HTTP status,
 ``HANG`` (never answer), ``CLOSE`` (drop the connection without an answer) or
-``redirect(url)``; requests beyond the plan get 200.
+``redirect(url)``; requests beyond the plan get 200, or what ``by_path`` says for their path
+(the hardening runs' receiver fails every ``/fail/...`` path). One home for the tests, the
+hardening runs and the screenshot script: none of them ships, so neither does this.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -39,8 +42,9 @@ class Received:
 
 class Receiver:
     def __init__(self, *plan: int | str, tls: ssl.SSLContext | None = None,
-                 keep_alive: bool = False) -> None:
+                 keep_alive: bool = False, by_path: Callable[[str], int] | None = None) -> None:
         self.plan = list(plan)
+        self.by_path = by_path
         self.requests: list[Received] = []
         self.connections = 0
         self._changed = threading.Condition()
@@ -72,7 +76,9 @@ class Receiver:
             self.requests.append(request)
             self._changed.notify_all()
             number = len(self.requests)
-        return self.plan[number - 1] if number <= len(self.plan) else 200
+        if number <= len(self.plan):
+            return self.plan[number - 1]
+        return self.by_path(request.path) if self.by_path else 200
 
     def __enter__(self) -> Self:
         self._thread.start()

@@ -31,9 +31,11 @@ from mock_server.settings import Settings
 from mock_server.spec import load_spec
 from mock_server.store import resolved
 
+from .conftest import serving
 from .receivers import CLOSE, HANG, Receiver, redirect
 
-AUTH = {"Authorization": "Bearer callback-key"}
+KEY = "callback-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"model": "grok-imagine-text-to-video", "prompt": "a kite over the dunes"}
 TAKES = 10.0   # mock seconds from create to the end of every test task
 TIMEOUT = 0.3  # the dispatcher's per-attempt timeout in these tests (10 s in service)
@@ -47,8 +49,8 @@ def running_mock(*allowed: str, timeout: float = TIMEOUT, resolver: Any = None,
     server = RunningServer(settings)
     server.service.callbacks = CallbackDispatcher(server.service, timeout=timeout,
                                                   resolver=resolver)
-    with server, httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
-        yield server, http
+    with serving(server, KEY) as running:
+        yield running
 
 
 def create(http: httpx.Client, callback_url: str | None, takes: float = TAKES) -> str:

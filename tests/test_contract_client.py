@@ -11,20 +11,13 @@ from contract_tests.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "contract_tests" / "examples"
-LOST_RESPONSES = str(ROOT / "fixtures" / "scenarios" / "lost-responses.yaml")
+LOST_RESPONSES = ROOT / "fixtures" / "scenarios" / "lost-responses.yaml"
 ONE_RATE_LIMIT = """\
 rules:
   - operation: createVideoGeneration
     times: 1
     action: {http: 429, retry_after: 1}
 """
-
-
-@pytest.fixture
-def rate_limited(tmp_path: Path) -> str:
-    path = tmp_path / "rate-limited.yaml"
-    path.write_text(ONE_RATE_LIMIT)
-    return str(path)
 
 
 def check_client(*args: str) -> int:
@@ -35,25 +28,53 @@ def failed_checks(out: str) -> set[str]:
     return {line.split()[2] for line in out.splitlines() if line.strip().startswith("FAILED ")}
 
 
-def test_the_good_example_passes_even_when_rate_limited(rate_limited: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_client("--scenario", rate_limited, "--",
-                        sys.executable, str(EXAMPLES / "good_client.py")) == 0
-    out = capsys.readouterr().out
-    assert "createVideoGeneration: 200 x1, 429 x1" in out
-    assert "Result: PASSED - 0 failed, 7 passed, 3 skipped" in out
+# Each shipped example run against a scenario: its exit status, the checks that fail (none for
+# the polite one of each pair) and lines its report must hold.
+EXAMPLE_VERDICTS = [
+    pytest.param("good_client.py", ONE_RATE_LIMIT, 0, set(), [
+        "createVideoGeneration: 200 x1, 429 x1",
+        "Result: PASSED - 0 failed, 7 passed, 3 skipped",
+    ], id="the-good-example-passes-even-when-rate-limited"),
+    pytest.param("broken_client.py", ONE_RATE_LIMIT, 1, {
+        "requests_match_spec", "auth_on_every_call", "polls_respect_floor", "backoff_after_429",
+    }, [
+        "refused: duration must be one of [6, 10] (param duration)",
+        "no 'Authorization: Bearer <key>' header",
+        "after a 429 that said Retry-After: 1",
+    ], id="each-flaw-of-the-broken-example-is-named"),
+    pytest.param("vendor_style_client.py", LOST_RESPONSES, 0, set(), [
+        # the dropped create, its replay, the 503 and the retry after Retry-After
+        "createVideoGeneration: no answer x1, 200 x2, 503 x1",
+        "journal: 6 requests, 2 tasks created",
+        "Result: PASSED - 0 failed, 8 passed, 2 skipped",
+    ], id="the-vendor-style-example-passes-lost-answers-503-and-retries"),
+    pytest.param("careless_retry_client.py", LOST_RESPONSES, 1, {
+        "retries_reuse_idempotency_key", "no_retry_after_refusals", "backoff_after_502_503",
+        "tasks_polled_to_terminal",
+    }, [
+        "duplicate paid task: create #1 was retried after its connection was dropped "
+        "(after the create was committed) with Idempotency-Key (none)",
+        "create #2 was retried after HTTP 503",
+        "the same request was sent again after HTTP 402 insufficient_quota",
+        "after a 503 that said Retry-After: 1",
+        "was created but never read",       # the task whose answer was lost
+    ], id="each-costly-retry-of-the-careless-example-is-named"),
+]
 
 
-def test_each_flaw_of_the_broken_example_is_named(rate_limited: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_client("--scenario", rate_limited, "--",
-                        sys.executable, str(EXAMPLES / "broken_client.py")) == 1
+@pytest.mark.parametrize(("example", "scenario", "status", "failed", "says"), EXAMPLE_VERDICTS)
+def test_each_example_gets_its_verdict(example: str, scenario: str | Path, status: int,
+                                       failed: set[str], says: list[str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    if isinstance(scenario, str):      # inline YAML rather than a shipped scenario file
+        (tmp_path / "scenario.yaml").write_text(scenario)
+        scenario = tmp_path / "scenario.yaml"
+    assert check_client("--scenario", str(scenario), "--",
+                        sys.executable, str(EXAMPLES / example)) == status
     out = capsys.readouterr().out
-    assert failed_checks(out) == {"requests_match_spec", "auth_on_every_call",
-                                  "polls_respect_floor", "backoff_after_429"}
-    assert "refused: duration must be one of [6, 10] (param duration)" in out
-    assert "no 'Authorization: Bearer <key>' header" in out
-    assert "after a 429 that said Retry-After: 1" in out
+    assert failed_checks(out) == failed
+    for line in says:
+        assert line in out
 
 
 def test_a_client_that_gives_up_early_is_caught(tmp_path: Path,
@@ -82,32 +103,6 @@ def test_a_client_that_gives_up_early_is_caught(tmp_path: Path,
 def test_a_client_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit, match="give the client command"):
         check_client("--timeout", "5")
-
-
-def test_the_vendor_style_example_passes_lost_answers_503_and_retries(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_client("--scenario", LOST_RESPONSES, "--",
-                        sys.executable, str(EXAMPLES / "vendor_style_client.py")) == 0
-    out = capsys.readouterr().out
-    # the dropped create, its replay, the 503 and the retry after Retry-After
-    assert "createVideoGeneration: no answer x1, 200 x2, 503 x1" in out
-    assert "journal: 6 requests, 2 tasks created" in out
-    assert "Result: PASSED - 0 failed, 8 passed, 2 skipped" in out
-
-
-def test_each_costly_retry_of_the_careless_example_is_named(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_client("--scenario", LOST_RESPONSES, "--",
-                        sys.executable, str(EXAMPLES / "careless_retry_client.py")) == 1
-    out = capsys.readouterr().out
-    assert failed_checks(out) == {"retries_reuse_idempotency_key", "no_retry_after_refusals",
-                                  "backoff_after_502_503", "tasks_polled_to_terminal"}
-    assert "duplicate paid task: create #1 was retried after its connection was dropped " \
-           "(after the create was committed) with Idempotency-Key (none)" in out
-    assert "create #2 was retried after HTTP 503" in out
-    assert "the same request was sent again after HTTP 402 insufficient_quota" in out
-    assert "after a 503 that said Retry-After: 1" in out
-    assert "was created but never read" in out       # the task whose answer was lost
 
 
 UNKNOWN_FIELD_CLIENT = """\

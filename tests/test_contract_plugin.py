@@ -7,19 +7,16 @@ import pytest
 
 from contract_tests.mock import MockControlError, MockServer
 
+from .conftest import connect
+
 pytest_plugins = ["pytester"]
 CREATE = {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse in a storm"}
-
-
-def client(mock: MockServer) -> httpx.Client:
-    return httpx.Client(base_url=mock.url, headers={"Authorization": f"Bearer {mock.api_key}"},
-                        timeout=10)
 
 
 def test_fail_next_scripts_the_next_task_and_the_journal_shows_the_polls(
         evolink_mock: MockServer) -> None:
     evolink_mock.fail_next("content_policy_violation")
-    with client(evolink_mock) as http:
+    with connect(evolink_mock, evolink_mock.api_key) as http:
         task = http.post("/v1/videos/generations", json=CREATE).json()
         evolink_mock.advance(300)
         document = http.get(f"/v1/tasks/{task['id']}").json()
@@ -34,7 +31,7 @@ def test_fail_next_scripts_the_next_task_and_the_journal_shows_the_polls(
 def test_drop_next_loses_the_answer_of_a_committed_create(evolink_mock: MockServer) -> None:
     evolink_mock.drop_next("after")
     keyed = {"Idempotency-Key": "plugin-retry-key-0001"}
-    with client(evolink_mock) as http:
+    with connect(evolink_mock, evolink_mock.api_key) as http:
         with pytest.raises(httpx.RemoteProtocolError):
             http.post("/v1/videos/generations", json=CREATE, headers=keyed)
         retry = http.post("/v1/videos/generations", json=CREATE, headers=keyed)
@@ -46,7 +43,7 @@ def test_drop_next_loses_the_answer_of_a_committed_create(evolink_mock: MockServ
 
 def test_http_error_next_answers_one_request_with_that_error(evolink_mock: MockServer) -> None:
     evolink_mock.http_error_next(429, retry_after=3)
-    with client(evolink_mock) as http:
+    with connect(evolink_mock, evolink_mock.api_key) as http:
         limited = http.post("/v1/videos/generations", json=CREATE)
         created = http.post("/v1/videos/generations", json=CREATE)
     assert (limited.status_code, limited.headers["Retry-After"]) == (429, "3")

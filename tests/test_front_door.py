@@ -14,6 +14,8 @@ import pytest
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
+from .conftest import connect, serving
+
 TOKEN = "front-door-token"
 
 
@@ -28,7 +30,7 @@ def test_both_clis_print_their_version(module: str) -> None:
 
 @pytest.fixture
 def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with connect(server, api_key=None) as client:
         yield client
 
 
@@ -57,8 +59,7 @@ def test_the_admin_docs_are_swagger_ui_over_the_admin_spec(http: httpx.Client) -
 
 
 def test_the_admin_guard_covers_the_new_admin_pages() -> None:
-    with RunningServer(Settings(clock="manual", admin_token=TOKEN)) as server, \
-            httpx.Client(base_url=server.url, timeout=10) as http:
+    with serving(Settings(clock="manual", admin_token=TOKEN), api_key=None) as (_, http):
         assert http.get("/").status_code == 200, "the landing page is not an admin page"
         for path in ("/_mock/", "/_mock/docs/"):
             refused = http.get(path)

@@ -25,12 +25,13 @@ import httpx
 import pytest
 
 from hardening.common import MockProcess
-from hardening.receiver import CallbackReceiver
+from hardening.load import callback_receiver
 from mock_server import auth
 from mock_server.app import create_app
 from mock_server.errors import ApiError
 from mock_server.settings import Settings
 from mock_server.spec import ADMIN_SPEC, load_spec
+from tests.receivers import Receiver
 
 KEYS = tuple(f"sk-hardening-{n}-{'x' * n}" for n in range(1, 6))
 
@@ -170,7 +171,7 @@ ADMIN_TOKEN = "adm-HARDENING-5f3c2a-TOKEN"
 @pytest.fixture(params=["text", "json"])
 def logged_mock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[MockProcess, Path]]:
     state = tmp_path / "keys.sqlite"
-    with CallbackReceiver() as receiver:
+    with callback_receiver() as receiver:
         mock = MockProcess("--clock", "manual", "--log-format", request.param, "--api-key", SECRET_KEY,
                            "--state", str(state), "--allow-callback-host", receiver.host_port,
                            log_dir=tmp_path, name=f"keys-{request.param}", admin_token=ADMIN_TOKEN)
@@ -182,7 +183,7 @@ def logged_mock(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
 def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
         logged_mock: tuple[MockProcess, Path]) -> None:
     mock, state = logged_mock
-    receiver: CallbackReceiver = mock.receiver   # type: ignore[attr-defined]
+    receiver: Receiver = mock.receiver   # type: ignore[attr-defined]
     admin = mock.admin_headers()
     good = {"Authorization": f"Bearer {SECRET_KEY}"}
     answers: dict[str, str] = {}
@@ -219,7 +220,7 @@ def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
             assert response.status_code == 200, path
             answers[path] = response.text
         answers["task document"] = http.get(f"/v1/tasks/{task_id}", headers=good).text
-    assert receiver.hits, "the callback should have arrived"
+    assert receiver.requests, "the callback should have arrived"
     journal = json.loads(answers["/_mock/journal"])["entries"]
     assert len(journal) >= 8 and all(entry["key"] is None or len(entry["key"]) == 16 for entry in journal)
     mock.stop()
@@ -227,7 +228,7 @@ def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
     assert b"/v1/tasks/" in logs, "the request log should have lines"
     files = {path.name: path.read_bytes() for path in state.parent.glob(state.name + "*")}
     assert state.name in files
-    callbacks = b"".join(hit.path.encode() for hit in receiver.hits)
+    callbacks = b"".join(hit.path.encode() for hit in receiver.requests)
     for secret in (SECRET_KEY, WRONG_KEY, ADMIN_TOKEN):
         needle = secret.encode()
         assert needle not in logs, f"{secret} is in the request log"

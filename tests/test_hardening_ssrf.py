@@ -38,12 +38,14 @@ from mock_server.callbacks.urls import host_and_port
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
+from .conftest import serving
 from .receivers import Receiver, redirect
 
 DATA = load_fixture()
 CREATE = [e for e in DATA["refused"] if e.get("stage", "create") == "create"]
 DELIVERY = [e for e in DATA["refused"] if e.get("stage") == "delivery"]
-AUTH = {"Authorization": "Bearer ssrf-matrix-key"}
+KEY = "ssrf-matrix-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"model": "grok-imagine-text-to-video", "prompt": "a kite over the dunes"}
 TAKES = 10.0
 DEFAULT_PORTS = (443, 80, 8443)
@@ -101,8 +103,8 @@ def mock(traps: Traps) -> Iterator[tuple[RunningServer, httpx.Client]]:
     server = RunningServer(Settings(clock="manual", validate_responses=True, seed=21))
     server.service.callbacks = CallbackDispatcher(server.service, timeout=2.0,
                                                   resolver=_fixture_resolver)
-    with server, httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
-        yield server, http
+    with serving(server, KEY) as running:
+        yield running
 
 
 def _advance(server: RunningServer, http: httpx.Client, seconds: float) -> None:
@@ -194,7 +196,7 @@ def test_redirect_to_an_internal_address_is_not_followed(traps: Traps) -> None:
                             allow_callback_hosts=(receiver.host_port,))
         server = RunningServer(settings)
         server.service.callbacks = CallbackDispatcher(server.service, timeout=2.0)
-        with server, httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
+        with serving(server, KEY) as (server, http):
             response = http.post("/v1/videos/generations",
                                  json={**BODY, "callback_url": receiver.url("/hook")},
                                  headers={"X-Mock-Scenario": f"takes={TAKES:g}"})

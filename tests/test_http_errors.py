@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
-from .conftest import API_KEY
+from .conftest import serving
 
 CREATE = "/v1/videos/generations"
 JSON = {"content-type": "application/json"}
@@ -64,16 +63,6 @@ def expect_invalid(response: httpx.Response, param: Any = None, *, says: tuple[s
                    ) -> dict[str, Any]:
     return expect_error(response, 400, "invalid_request", "invalid_request_error", param,
                         says=says)
-
-
-@contextmanager
-def serving(settings: Settings, api_key: str | None = API_KEY
-            ) -> Iterator[tuple[RunningServer, httpx.Client]]:
-    """A server with its own settings and a client for it (for one test)."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with RunningServer(settings) as running, \
-            httpx.Client(base_url=running.url, headers=headers, timeout=10) as http:
-        yield running, http
 
 
 def allowed_methods(response: httpx.Response) -> set[str]:

@@ -26,7 +26,7 @@ from mock_server.settings import Settings
 from mock_server.spec import SpecError, load_spec
 from mock_server.store import resolved
 
-from .conftest import API_KEY, ROOT
+from .conftest import API_KEY, ROOT, serving
 from .fourth_model import NAME, four_model_spec, write_spec
 from .receivers import Receiver
 
@@ -46,8 +46,7 @@ def mock(spec_file: str) -> Iterator[tuple[RunningServer, httpx.Client]]:
     with Receiver() as receiver:
         settings = Settings(clock="manual", validate_responses=True, seed=7, spec=spec_file,
                             allow_callback_hosts=(receiver.host_port,))
-        with RunningServer(settings) as server, httpx.Client(
-                base_url=server.url, headers=AUTH, timeout=10) as http:
+        with serving(settings) as (server, http):
             http.receiver = receiver   # type: ignore[attr-defined]
             yield server, http
 
@@ -203,8 +202,7 @@ def test_the_dashboard_shows_the_fourth_model_s_task_and_plays_its_video(spec_fi
     from .test_dashboard import Dashboard
 
     settings = Settings(clock="manual", seed=3, spec=spec_file)
-    with RunningServer(settings) as server, httpx.Client(
-            base_url=server.url, headers=AUTH, timeout=10) as http, chromium() as driver:
+    with serving(settings) as (server, http), chromium() as driver:
         task_id = create(http, ACME)["id"]
         page = Dashboard(driver, server)
         page.open()

@@ -7,22 +7,23 @@ from pathlib import Path
 
 import httpx
 
-from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests.conftest import serving
 from tests.processes import free_port, kill, start_serve
 
-AUTH = {"Authorization": "Bearer persist-key"}
+KEY = "persist-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"model": "kling-o3-text-to-video", "prompt": "a fox in the snow"}
 
 
 def test_tasks_rules_and_clock_survive_a_clean_restart(tmp_path: Path) -> None:
     settings = Settings(clock="manual", state=str(tmp_path / "mock.sqlite"))
-    with RunningServer(settings) as first, httpx.Client(base_url=first.url, headers=AUTH) as http:
+    with serving(settings, KEY) as (_, http):
         task = http.post("/v1/videos/generations", json=BODY).json()
         http.post("/_mock/clock/advance", json={"seconds": 100})
         http.post("/_mock/rules", json={"operation": "getTask", "times": 5, "action": {"delay": 0}})
         before = http.get(f"/v1/tasks/{task['id']}").json()
-    with RunningServer(settings) as second, httpx.Client(base_url=second.url, headers=AUTH) as http:
+    with serving(settings, KEY) as (_, http):
         after = http.get(f"/v1/tasks/{task['id']}").json()
         assert after == before
         assert http.get("/_mock/rules").json()["rules"][0]["matched"] == 2

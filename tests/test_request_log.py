@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
 import pytest
 
 from mock_server.journal import JournalEntry, format_line
-from mock_server.server import RunningServer
 from mock_server.settings import Settings
+
+from .conftest import serving
 
 
 def entry(query: str) -> JournalEntry:
@@ -30,7 +30,7 @@ def test_each_request_logs_one_line_without_the_api_key(
         log_format: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="evolink_mock.requests")
     settings = Settings(clock="manual", log_format=log_format)
-    with RunningServer(settings) as server, httpx.Client(base_url=server.url) as http:
+    with serving(settings, api_key=None) as (_, http):
         http.post("/v1/videos/generations", json={"model": "nope"},
                   headers={"Authorization": "Bearer very-secret-key"})
     lines = [r.getMessage() for r in caplog.records if r.name == "evolink_mock.requests"]

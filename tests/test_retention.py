@@ -16,6 +16,7 @@ import pytest
 from mock_server.cli import main
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests.conftest import serving
 from tests.receivers import Receiver
 
 KEY = "retention-key"
@@ -37,9 +38,8 @@ def running(state: str | None, retention: float, receiver: Receiver | None = Non
 
 @pytest.fixture
 def mock(state: str | None) -> Iterator[tuple[RunningServer, httpx.Client]]:
-    with running(state, retention=1) as server, httpx.Client(base_url=server.url,
-                                                            headers=AUTH) as http:
-        yield server, http
+    with serving(running(state, retention=1), KEY) as running_mock:
+        yield running_mock
 
 
 def advance(http: httpx.Client, seconds: float) -> None:
@@ -61,8 +61,7 @@ def test_a_task_older_than_the_retention_answers_404_like_an_unknown_one(mock) -
 
 
 def test_deliveries_and_journal_entries_go_with_their_age(state: str | None) -> None:
-    with Receiver() as receiver, running(state, 1, receiver) as server, \
-            httpx.Client(base_url=server.url, headers=AUTH) as http:
+    with Receiver() as receiver, serving(running(state, 1, receiver), KEY) as (server, http):
         task_id = http.post("/v1/videos/generations",
                             json={**BODY, "callback_url": receiver.url()},
                             headers={"X-Mock-Scenario": "takes=10"}).json()["id"]
@@ -78,7 +77,7 @@ def test_deliveries_and_journal_entries_go_with_their_age(state: str | None) -> 
 
 
 def test_retention_0_keeps_everything(state: str | None) -> None:
-    with running(state, 0) as server, httpx.Client(base_url=server.url, headers=AUTH) as http:
+    with serving(running(state, 0), KEY) as (_, http):
         task_id = http.post("/v1/videos/generations", json=BODY).json()["id"]
         advance(http, 90 * 24 * HOUR)
         assert http.get(f"/v1/tasks/{task_id}").status_code == 200

@@ -8,6 +8,8 @@ import pytest
 from contract_tests.mock import MockServer
 from mock_server.settings import Settings
 
+from .conftest import connect
+
 CREATE = "/v1/videos/generations"
 GROK = {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse in a storm"}
 
@@ -52,8 +54,7 @@ def test_journal_path_is_a_glob(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize("glob", ["/v1/tasks/*", "/v1/*", "*nope", "/v1/videos/generations"])
 def test_the_fixture_helper_and_the_admin_api_agree_on_path(glob: str) -> None:
-    with MockServer(Settings(clock="manual")) as mock, httpx.Client(
-            base_url=mock.url, headers={"Authorization": f"Bearer {mock.api_key}"}) as http:
+    with MockServer(Settings(clock="manual")) as mock, connect(mock, mock.api_key) as http:
         task_id = http.post(CREATE, json=GROK).json()["id"]
         http.get(f"/v1/tasks/{task_id}")
         http.get("/v1/tasks/task-unified-1-nope")

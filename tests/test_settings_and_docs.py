@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mock_server.cli import build_parser
 from mock_server.server import RunningServer
 from mock_server.settings import Settings, describe, from_args, from_env
+
+from .conftest import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +49,9 @@ def test_flags_override_environment_which_overrides_defaults() -> None:
 
 def test_scenario_files_load_at_start() -> None:
     scenario = ROOT / "fixtures" / "scenarios" / "rate-limited-creates.yaml"
-    with RunningServer(Settings(clock="manual", scenarios=(str(scenario),))) as server:
-        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}) as http:
-            body = {"model": "grok-imagine-text-to-video", "prompt": "x"}
-            statuses = [http.post("/v1/videos/generations", json=body).status_code for _ in range(4)]
+    with serving(Settings(clock="manual", scenarios=(str(scenario),)), "k") as (_, http):
+        body = {"model": "grok-imagine-text-to-video", "prompt": "x"}
+        statuses = [http.post("/v1/videos/generations", json=body).status_code for _ in range(4)]
     assert statuses == [429, 429, 429, 200]
 
 

@@ -15,7 +15,7 @@ from mock_server.server import RunningServer
 from mock_server.settings import Settings, from_env
 from mock_server.store import resolved
 
-from .conftest import API_KEY, default_settings
+from .conftest import default_settings, serving
 from .receivers import Receiver
 
 CREATE = "/v1/videos/generations"
@@ -83,11 +83,9 @@ def test_keys_belong_to_one_api_key_and_last_24_hours_of_mock_time(
 
 
 def test_a_replay_sends_no_second_callback() -> None:
-    with Receiver() as receiver, RunningServer(Settings(
+    with Receiver() as receiver, serving(Settings(
             clock="manual", validate_responses=True,
-            allow_callback_hosts=(receiver.host_port,))) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"},
-                         timeout=10) as client:
+            allow_callback_hosts=(receiver.host_port,))) as (server, client):
         body = {**GROK, "callback_url": receiver.url()}
         task_id = create(client, body).json()["id"]
         assert create(client, body).headers["idempotency-replayed"] == "true"
@@ -100,16 +98,14 @@ def test_keys_are_kept_in_the_state_file_across_a_restart(tmp_path: Path) -> Non
     settings = Settings(clock="manual", state=str(tmp_path / "state.sqlite"))
     answers = []
     for _ in range(2):
-        with RunningServer(settings) as server, httpx.Client(
-                base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        with serving(settings) as (_, client):
             answers.append(create(client))
     assert answers[1].headers["idempotency-replayed"] == "true"
     assert answers[1].json()["id"] == answers[0].json()["id"]
 
 
 def test_replays_within_a_credit_cap_cost_nothing() -> None:
-    with RunningServer(Settings(clock="manual", credits=5)) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+    with serving(Settings(clock="manual", credits=5)) as (_, client):
         assert create(client).status_code == 200
         assert create(client).status_code == 200           # a replay: no second charge
         assert create(client, key=None).status_code == 402  # a new create: over the cap
@@ -241,8 +237,7 @@ def test_credits_are_unlimited_without_a_cap_and_say_so(client: httpx.Client) ->
 
 
 def test_credits_with_a_cap_count_down_and_failed_tasks_refund() -> None:
-    with RunningServer(Settings(clock="manual", credits=20)) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+    with serving(Settings(clock="manual", credits=20)) as (server, client):
         create(client, key=None)
         create(client, {**GROK, "prompt": "x [mock:fail=service_error]"}, key=None)
         assert client.get("/v1/credits").json()["data"]["token"]["remaining"] == 10
@@ -330,8 +325,7 @@ def test_unknown_fields_are_refused_by_default(client: httpx.Client) -> None:
 def test_warn_mode_ignores_unknown_fields_and_says_which() -> None:
     settings = from_env({"EVOLINK_MOCK_UNKNOWN_FIELDS": "warn"},
                         Settings(clock="manual", validate_responses=True))
-    with RunningServer(settings) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+    with serving(settings) as (server, client):
         answer = client.post(CREATE, json=WITH_EXTRAS)
         assert answer.status_code == 200
         assert answer.headers["x-mock-warning"] == "ignored unknown fields: generate_audio, sead"

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from tests.processes import free_port
+
 from ..runner import (
     BENCH,
     HEADERS,
@@ -31,7 +33,6 @@ from ..runner import (
     TMP,
     Context,
     Proc,
-    free_port,
     mark,
     percentile,
     start_mock,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.processes import free_port
+
 from ..runner import (
     GET_PATH,
     POST_PATH,
@@ -17,7 +19,6 @@ from ..runner import (
     check_ok,
     create_task,
     describe,
-    free_port,
     mark,
     median_round,
     memory_kb,

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.processes import free_port
+
 from ..runner import (
     GET_PATH,
     POST_PATH,
@@ -18,7 +20,6 @@ from ..runner import (
     Context,
     create_task,
     ensure_py_spy,
-    free_port,
     run_wrk,
     start_mock,
 )
@@ -30,50 +31,48 @@ def run(ctx: Context) -> dict[str, Any]:
     return {"profiles": profile_mock(ctx, TMP / "profiles" if ctx.quick else PROFILES)}
 
 
-STAGES: list[tuple[str, str | None, str]] = [
-    # (path prefix, function or None for any, stage)
-    ("asyncio/", None, "asyncio loop + socket send/recv syscalls"),
-    ("selectors.py", None, "asyncio loop + socket send/recv syscalls"),
-    ("uvicorn/", None, "uvicorn HTTP protocol (h11 or httptools: parse, write)"),
-    ("h11/", None, "uvicorn HTTP protocol (h11 or httptools: parse, write)"),
-    ("mock_server/app.py", "__call__", "app wrappers (MockApp, NoSlashRedirects)"),
-    ("mock_server/routing.py", "__call__", "app wrappers (MockApp, NoSlashRedirects)"),
-    ("mock_server/recording.py", None, "JournalMiddleware"),
-    ("connexion/middleware/main.py", None, "ConnexionMiddleware plumbing"),
-    ("connexion/middleware/abstract.py", None, "ConnexionMiddleware plumbing"),
-    ("connexion/middleware/exceptions.py", None, "exception middleware"),
-    ("starlette/middleware/exceptions.py", None, "exception middleware"),
-    ("starlette/_exception_handler.py", None, "exception middleware"),
-    ("connexion/middleware/swagger_ui.py", None, "swagger-ui middleware (its router)"),
-    ("mock_server/middleware.py", "DocsOnlySwaggerUI.__call__", "swagger-ui middleware (its router)"),
-    ("connexion/middleware/routing.py", None, "routing"),
-    ("starlette/routing.py", None, "routing"),
-    ("connexion/middleware/security.py", None, "security (bearer)"),
-    ("connexion/security.py", None, "security (bearer)"),
-    ("mock_server/auth.py", None, "security (bearer)"),
-    ("connexion/middleware/request_validation.py", None, "request validation: per-request setup"),
-    ("mock_server/middleware.py", None, "request validation: per-request setup"),
-    ("connexion/validators/parameter.py", None, "request validation: parameters"),
-    ("connexion/uri_parsing.py", None, "request validation: parameters"),
-    ("mock_server/validation/adapters.py", "validate_request", "request validation: parameters"),
-    ("mock_server/validation/adapters.py", "_check", "request validation: parameters"),
-    ("connexion/validators/abstract.py", None, "request validation: body"),
-    ("mock_server/validation/adapters.py", "wrap_receive", "request validation: body"),
-    ("mock_server/validation/adapters.py", "stream", "request validation: body"),
-    ("mock_server/validation/adapters.py", "_parse", "request validation: body"),
-    ("mock_server/validation/adapters.py", "_validate", "request validation: body"),
-    ("connexion/middleware/response_validation.py", None, "response validation"),
-    ("connexion/middleware/context.py", None, "connexion context/lifespan"),
-    ("connexion/middleware/lifespan.py", None, "connexion context/lifespan"),
-    ("connexion/middleware/server_error.py", None, "exception middleware"),
-    ("mock_server/app.py", None, "OperationDispatcher"),
-    ("mock_server/api/", None, "handler + service + domain"),
-    ("mock_server/service.py", None, "handler + service + domain"),
-    ("mock_server/domain/", None, "handler + service + domain"),
-    ("mock_server/store/", None, "handler + service + domain"),
-    ("mock_server/callbacks/", None, "handler + service + domain"),
-    ("starlette/responses.py", None, "response object"),
-]
+# Each pipeline stage and where its code lives: a path prefix, or "prefix:function" for one
+# function of a file whose other functions belong to another stage.
+STAGES: dict[str, tuple[str, ...]] = {
+    "asyncio loop + socket send/recv syscalls": ("asyncio/", "selectors.py"),
+    "uvicorn HTTP protocol (h11 or httptools: parse, write)": ("uvicorn/", "h11/"),
+    "app wrappers (MockApp, NoSlashRedirects)": ("mock_server/app.py:__call__",
+                                                 "mock_server/routing.py:NoSlashRedirects.__call__",
+                                                 "mock_server/routing.py:ConcretePathsFirst.__call__"),
+    "JournalMiddleware": ("mock_server/recording.py",),
+    "ConnexionMiddleware plumbing": ("connexion/middleware/main.py",
+                                     "connexion/middleware/abstract.py"),
+    "exception middleware": ("connexion/middleware/exceptions.py",
+                             "starlette/middleware/exceptions.py", "starlette/_exception_handler.py",
+                             "connexion/middleware/server_error.py"),
+    "swagger-ui middleware (its router)": ("connexion/middleware/swagger_ui.py",
+                                           "mock_server/middleware.py:DocsOnlySwaggerUI.__call__"),
+    "routing": ("connexion/middleware/routing.py", "starlette/routing.py"),
+    "security (bearer)": ("connexion/middleware/security.py", "connexion/security.py",
+                          "mock_server/auth.py"),
+    "request validation: per-request setup": ("connexion/middleware/request_validation.py",
+                                              "mock_server/middleware.py"),
+    "request validation: parameters": ("connexion/validators/parameter.py",
+                                       "connexion/uri_parsing.py",
+                                       "mock_server/validation/adapters.py:validate_request",
+                                       "mock_server/validation/adapters.py:_check"),
+    "request validation: body": ("connexion/validators/abstract.py",
+                                 *(f"mock_server/validation/adapters.py:{name}"
+                                   for name in ("wrap_receive", "stream", "_parse", "_validate"))),
+    "response validation": ("connexion/middleware/response_validation.py",),
+    "connexion context/lifespan": ("connexion/middleware/context.py",
+                                   "connexion/middleware/lifespan.py"),
+    "OperationDispatcher": ("mock_server/app.py", "mock_server/routing.py"),
+    "handler + service + domain": ("mock_server/api/", "mock_server/service/",
+                                   "mock_server/domain/", "mock_server/store/",
+                                   "mock_server/callbacks/"),
+    "response object": ("starlette/responses.py",),
+}
+# (path prefix, function or None for any, stage), one function's rows first: they are the
+# exceptions to their file's stage.
+_PLACES = sorted(((prefix, function or None, stage) for stage, places in STAGES.items()
+                  for prefix, _, function in (place.partition(":") for place in places)),
+                 key=lambda place: place[1] is None)
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -86,7 +85,7 @@ def parse_frame(frame: str) -> tuple[str, str]:
 
 def stage_of(func: str, path: str) -> str | None:
     name = func.rsplit(".", 1)[-1]   # "body_validator_class.<locals>.SpecBodyValidator._parse" -> "_parse"
-    for prefix, function, stage in STAGES:
+    for prefix, function, stage in _PLACES:
         if (path.startswith(prefix) or f"/{prefix}" in path) and function in (None, name, func):
             return stage
     return None
@@ -186,8 +185,6 @@ def profile_mock(ctx: Context, profiles: Path) -> dict[str, Any]:
     finally:
         mock.stop()
     return out
-
-
 
 
 def rows(results: dict[str, Any]) -> list[str]:

@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 
+from tests.processes import free_port
+
 from ..runner import (
     GET_PATH,
     Context,
     Proc,
     create_task,
-    free_port,
     group_cpu_seconds,
     mark,
     run_wrk,

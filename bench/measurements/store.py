@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.processes import free_port
+
 from ..runner import (
     BENCH,
     GET_PATH,
@@ -25,7 +27,6 @@ from ..runner import (
     Context,
     Proc,
     describe,
-    free_port,
     mark,
     median_round,
     memory_kb,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..budget import Budget
-from ..results import NotApplicable, Report, judge
+from ..results import Report, judge
 from .target import Exchange, Target
 
 IDEMPOTENCY = "idempotency"
@@ -38,15 +38,8 @@ class Attempts:
 Problem = tuple[str, Exchange]
 
 
-def _original_id(attempts: Attempts) -> str:
-    task = attempts.first.document
-    if task is None or not isinstance(task.get("id"), str):
-        raise NotApplicable(f"the first create answered HTTP {attempts.first.status}")
-    return task["id"]
-
-
 def replay_returns_the_original_task(attempts: Attempts) -> list[Problem]:
-    original = _original_id(attempts)
+    original = attempts.first.created_id("the first create")
     replay = attempts.replay
     if replay.document is None:
         return [(f"the retry with the same key and body answered HTTP {replay.status}", replay)]
@@ -60,7 +53,7 @@ def replay_returns_the_original_task(attempts: Attempts) -> list[Problem]:
 
 
 def reused_key_with_another_body_conflicts(attempts: Attempts) -> list[Problem]:
-    original = _original_id(attempts)
+    original = attempts.first.created_id("the first create")
     conflict = attempts.conflict
     code = (conflict.body or {}).get("error", {}).get("code") if isinstance(conflict.body, dict) else None
     if conflict.status == CONFLICT_STATUS and code == CONFLICT_CODE:

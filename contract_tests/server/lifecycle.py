@@ -72,18 +72,11 @@ Problem = tuple[str, Exchange]
 TraceCheck = Callable[[Trace], list[Problem]]
 
 
-def _created_id(trace: Trace) -> str:
-    task = trace.created.document
-    if task is None or not isinstance(task.get("id"), str):
-        raise NotApplicable(f"the create answered HTTP {trace.created.status} without a task id")
-    return task["id"]
-
-
 def created_task_is_retrievable(trace: Trace) -> list[Problem]:
     if trace.created.document is None:
         return [(f"create answered HTTP {trace.created.status}, not a task document",
                  trace.created)]
-    task_id = _created_id(trace)
+    task_id = trace.created.created_id("the create")
     first = trace.polls[0]
     if first.document is None:
         return [(f"the created task {task_id} could not be read: HTTP {first.status}", first)]
@@ -93,7 +86,7 @@ def created_task_is_retrievable(trace: Trace) -> list[Problem]:
 
 
 def documents_match_schema(trace: Trace) -> list[Problem]:
-    _created_id(trace)
+    trace.created.created_id("the create")
     check = trace.contract.schema_problems
     problems = [(p, trace.created) for p in check("CreatedTask", trace.created.document)]
     for answer in trace.reads:
@@ -103,7 +96,7 @@ def documents_match_schema(trace: Trace) -> list[Problem]:
 
 
 def progress_never_decreases(trace: Trace) -> list[Problem]:
-    _created_id(trace)
+    trace.created.created_id("the create")
     problems, last = [], None
     for answer in trace.reads:
         progress = (answer.document or {}).get("progress")
@@ -116,7 +109,7 @@ def progress_never_decreases(trace: Trace) -> list[Problem]:
 
 
 def task_reaches_terminal_state(trace: Trace) -> list[Problem]:
-    _created_id(trace)
+    trace.created.created_id("the create")
     if trace.first_terminal() is not None:
         return []
     last = trace.polls[-1]
@@ -125,7 +118,7 @@ def task_reaches_terminal_state(trace: Trace) -> list[Problem]:
 
 
 def terminal_status_is_final(trace: Trace) -> list[Problem]:
-    _created_id(trace)
+    trace.created.created_id("the create")
     index = trace.first_terminal()
     if index is None:
         raise NotApplicable("the task never reached a terminal state")
@@ -141,7 +134,7 @@ def terminal_status_is_final(trace: Trace) -> list[Problem]:
 
 
 def other_key_is_forbidden(trace: Trace) -> list[Problem]:
-    _created_id(trace)
+    trace.created.created_id("the create")
     answer = trace.other_key
     if answer is None:
         raise NotApplicable("needs --other-api-key")
@@ -174,7 +167,7 @@ def observe(target: Target, scenario: Scenario, max_wait: float,
     """Create the scenario's task and follow it; the trace holds every answer seen."""
     trace = Trace(scenario.name, target.create(scenario.body), contract=contract)
     try:
-        task_id = _created_id(trace)
+        task_id = trace.created.created_id("the create")
     except NotApplicable:
         return trace
     interval = poll_interval(trace.created.document)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mock_server.settings import argparse_type
 from mock_server.spec import operations
 
 from ..budget import Budget
 from ..contract import Contract, from_file, published
+from ..options import option
 from ..results import Progress, Report, print_progress
 from .fuzz import IGNORED_AUTH, STATEFUL, STATELESS, Fuzzer
 from .idempotency import IDEMPOTENCY, run_idempotency
@@ -22,16 +24,34 @@ from .target import Target
 PHASES = (LIFECYCLE, IDEMPOTENCY, STATELESS, STATEFUL)
 
 
+def phase_list(text: str) -> tuple[str, ...]:
+    """``--phases``: a comma-separated subset of :data:`PHASES`."""
+    phases = tuple(text.split(","))
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        raise ValueError(f"unknown phase {unknown[0]!r}; choose from {','.join(PHASES)}")
+    return phases
+
+
 @dataclass(frozen=True)
 class ServerOptions:
-    base_url: str
-    api_key: str
-    other_api_key: str | None = None
-    max_credits: float | None = None   # None: no cap
-    max_examples: int = 100
-    max_wait: float = 600.0
-    phases: tuple[str, ...] = PHASES
-    spec: str | None = None            # a spec file; None: what the target publishes
+    base_url: str = option("--base-url", "the server's base URL")
+    api_key: str = option("--api-key", "bearer key", env="EVOLINK_API_KEY")
+    other_api_key: str | None = option("--other-api-key", "a second key, to check that it "
+                                       "cannot read the first key's task (403)", default=None)
+    # None: no cap. The CLI leaves it out only on loopback (budget.default_max_credits).
+    max_credits: float | None = option("--max-credits", "cap on credits spent by valid creates "
+                                       "(default: unlimited on loopback, 0 elsewhere)",
+                                       default=None, parse=float)
+    max_examples: int = option("--max-examples", "generated cases per operation in the fuzzing "
+                               "phases", default=100, parse=int)
+    max_wait: float = option("--max-wait", "longest wait for one task to finish, in seconds",
+                             default=600.0, parse=float)
+    phases: tuple[str, ...] = option("--phases", "the phases to run, comma-separated",
+                                     default=PHASES, parse=argparse_type(phase_list))
+    spec: str | None = option("--spec", "the OpenAPI document to check against (default: the "
+                              "one the server publishes at /openapi.json, else the shipped "
+                              "spec)", default=None, metavar="FILE")
 
 
 def _counts(report: Report, budget: Budget, phase: str) -> str:

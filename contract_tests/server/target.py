@@ -18,6 +18,7 @@ from typing import Any, Self
 import httpx
 
 from ..contract import CREATE_PATH
+from ..results import NotApplicable
 
 KEY_ENV = {"api_key": "EVOLINK_API_KEY", "other_api_key": "EVOLINK_OTHER_API_KEY"}
 
@@ -51,6 +52,14 @@ class Exchange:
     def document(self) -> dict[str, Any] | None:
         """The task document, when the answer is a 200 with a JSON object."""
         return self.body if self.status == 200 and isinstance(self.body, dict) else None
+
+    def created_id(self, what: str) -> str:
+        """The id of the task this create answered with; a check that needs it does not apply
+        (:class:`NotApplicable`, naming ``what`` and the status) when there is none."""
+        task = self.document
+        if task is None or not isinstance(task.get("id"), str):
+            raise NotApplicable(f"{what} answered HTTP {self.status} without a task id")
+        return task["id"]
 
 
 class Target:
