@@ -60,6 +60,9 @@ def run(clients: int, seconds: float, kills: int, speed: float, seed: int = 4,
                 await asyncio.to_thread(mock.start)
                 # Answers to requests sent just before the restart can still fail for a moment.
                 window["down"], window["until"] = False, time.monotonic() + 0.5
+                # The restarted mock must serve new tasks too, however long the restart took
+                # (8.4 s of an 8 s run at load average 10): the clients go on for a share.
+                load.extend(seconds / (kills + 1))
                 events.append({"kill": number, "pid": pid, "tasks_seen_before": tasks_before,
                                "down_seconds": round(time.monotonic() - killed_at, 2)})
                 progress(f"  crash: kill -9 #{number} of pid {pid} after {tasks_before} tasks; "

@@ -92,6 +92,10 @@ class Load:
         self.down = down   # crash mode: True while the mock is known to be down/restarting
         self._deadline = 0.0
 
+    def extend(self, seconds: float) -> None:
+        """Keep the clients going at least ``seconds`` from now (crash mode: after a restart)."""
+        self._deadline = max(self._deadline, time.monotonic() + seconds)
+
     async def run(self, during: Callable[[], Coroutine[Any, Any, None]] | None = None) -> LoadStats:
         self._deadline = time.monotonic() + self.duration
         limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients)

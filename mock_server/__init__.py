@@ -9,17 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .app import create_app
     from .settings import SettingError, Settings
-
-try:
-    __version__ = version("evolink-mock")
-except PackageNotFoundError:   # run from a checkout that was never installed
-    __version__ = "0+unknown"
+    from .version import __version__
 
 __all__ = ["SettingError", "Settings", "__version__", "create_app"]
 
@@ -39,4 +34,4 @@ def lazy_attributes(package: str, homes: Mapping[str, str]) -> Callable[[str], o
 
 
 __getattr__ = lazy_attributes(__name__, {"Settings": ".settings", "SettingError": ".settings",
-                                         "create_app": ".app"})
+                                         "create_app": ".app", "__version__": ".version"})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import __version__
 from .settings import Settings
+from .version import __version__
 
 
 def banner(config: Settings) -> str:

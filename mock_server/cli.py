@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, specdiff
 from . import settings as settings_module
+from . import specdiff
 from .banners import banner, proxy_banner
 from .foreground import serve, serve_proxy
 from .logs import configure_logging
@@ -18,6 +18,7 @@ from .rehearsal import DEFAULT_ERROR_CODE, DEFAULT_URL, FAILURE_CODES, SPEC, cer
 from .settings import SettingError, Settings
 from .spec import VENDOR_SPEC, SpecError, load_spec
 from .store import is_postgresql
+from .version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

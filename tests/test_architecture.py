@@ -26,6 +26,7 @@ ENTRY_POINTS = ("cli", "deep")
 CONTRACT_USES = {
     "": "the version the CLI reports",
     "server": "RunningServer: the mock the plugin and `client` run",
+    "service": "MockService: the type of MockServer.service (what the control API lacks)",
     "settings": "Settings and the flag helpers, so both CLIs read flags alike",
     "store": "resolved(): reading a local store from synchronous code",
     "spec": "reading and walking spec documents",
@@ -150,7 +151,7 @@ SYNTHETIC = {
     "layered/store/__init__.py": "from layered import service\n",
     "layered/api/__init__.py": "from layered.store import memory\nfrom layered import cli\n",
     "layered/store/memory.py": "",
-    "kit/__init__.py": "from layered import service\nfrom layered.domain import task\n",
+    "kit/__init__.py": "from layered import api\nfrom layered.domain import task\n",
 }
 
 
@@ -170,4 +171,4 @@ def test_each_rule_reports_a_made_up_violation(tmp_path: Path,
     assert store_reaches_up(graph, "layered") == ["layered.store imports layered.service"]
     assert handlers_bypass_service(graph, "layered") == ["layered.api imports layered.store.memory"]
     assert entry_points_imported(graph, "layered") == ["layered.api imports layered.cli"]
-    assert contract_reaches_in(graph, "layered", "kit") == ["kit imports layered.service"]
+    assert contract_reaches_in(graph, "layered", "kit") == ["kit imports layered.api"]

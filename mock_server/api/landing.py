@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import __version__
 from ..errors import ApiError
+from ..version import __version__
 from .ui import _token_from_query, _verifier
 
 ADMIN_DOCS = "/_mock/docs/"
