@@ -17,16 +17,15 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import GenerationMode
 
-from contract_tests.generation import prepare
+from contract_tests.generation import prepare, vendor_generation
 from mock_server.app import create_app
 from mock_server.settings import Settings
 
 API_KEY = "schemathesis-key"
 APP = create_app(Settings(clock="manual", validate_responses=True, seed=7, api_keys=(API_KEY,)))
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
-SCHEMA.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+vendor_generation(SCHEMA)   # as tests/test_schemathesis.py
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 EXAMPLES = int(os.environ.get("BENCH_ST_EXAMPLES", "200"))
 

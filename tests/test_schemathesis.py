@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
-from contract_tests.generation import prepare
+from contract_tests.generation import prepare, vendor_generation
 from mock_server.app import create_app
 from mock_server.settings import Settings
 
@@ -17,10 +17,8 @@ API_KEY = "schemathesis-key"
 # Only one key is valid, as on the real service, so ignored-auth checks can pass.
 APP = create_app(Settings(clock="manual", validate_responses=True, seed=7, api_keys=(API_KEY,)))
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
-# Unknown query parameters are ignored by the vendor API (README: cache-busters), so they are
-# not negative data there; the admin API refuses them and keeps that case.
-SCHEMA.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                                allow_extra_parameters=False)
+# The admin API (below) refuses unknown query parameters and keeps them as negative data.
+vendor_generation(SCHEMA)
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import hypothesis
 import requests
 import schemathesis
-from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, CheckFunction, CheckResult, load_all_checks
 from schemathesis.core.failures import CustomFailure, Failure, FailureGroup
 from schemathesis.engine import Status
@@ -30,7 +29,7 @@ from schemathesis.specs.openapi._auth_retry import INVALID_AUTH_HEADERS
 
 from ..budget import Budget
 from ..contract import SPEC as SHIPPED_SPEC
-from ..generation import operations, prepare
+from ..generation import operations, prepare, vendor_generation
 from ..results import Report
 from .documents import DOCUMENT_CHECKS, DocumentCheck
 
@@ -101,11 +100,7 @@ class Fuzzer:
         self._phase = STATELESS
         self.schema = schemathesis.openapi.from_dict(spec)
         self.schema.config.update(base_url=self.base_url)
-        # Unknown query parameters are ignored by the mock's vendor API (real clients add
-        # cache-busters): not negative data.
-        self.schema.config.generation.update(modes=[GenerationMode.POSITIVE,
-                                                    GenerationMode.NEGATIVE],
-                                             allow_extra_parameters=False)
+        vendor_generation(self.schema)
         self.schema.hook(self._after_validate_hook())
 
     def _after_validate_hook(self) -> Any:
