@@ -23,7 +23,7 @@ SERVE, PROXY, BOTH = ("serve",), ("proxy",), ("serve", "proxy")
 VENDOR_URL: str = load_spec()["servers"][0]["url"]
 
 
-def knob(flag: str, help: str, *, default: Any = None, parse: Callable[[str], Any] = str,
+def setting(flag: str, help: str, *, default: Any = None, parse: Callable[[str], Any] = str,
          repeatable: bool = False, choices: tuple[str, ...] | None = None,
          is_flag: bool = False, commands: tuple[str, ...] = SERVE) -> Any:
     """Declare a setting: its CLI flag, help text, how to parse it from text and which
@@ -142,82 +142,82 @@ def callback_host(text: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = knob("--host", "Interface to listen on.", default="127.0.0.1", commands=BOTH)
-    port: int = knob("--port", "TCP port to listen on.", default=8000, parse=_port, commands=BOTH)
-    spec: str | None = knob("--spec", "OpenAPI document to serve instead of the shipped "
+    host: str = setting("--host", "Interface to listen on.", default="127.0.0.1", commands=BOTH)
+    port: int = setting("--port", "TCP port to listen on.", default=8000, parse=_port, commands=BOTH)
+    spec: str | None = setting("--spec", "OpenAPI document to serve instead of the shipped "
                             "spec/evolink-video.yaml, e.g. a copy with more models (see "
                             "docs/add-a-model.md); its x-mock blocks are checked at start.",
                             parse=readable_file, commands=BOTH)
-    speed: float = knob("--speed", "Mock seconds per real second for the scaled clock.",
+    speed: float = setting("--speed", "Mock seconds per real second for the scaled clock.",
                         default=10.0, parse=_positive_number)
-    clock: str = knob("--clock", "'scaled' (real time x --speed) or 'manual' "
+    clock: str = setting("--clock", "'scaled' (real time x --speed) or 'manual' "
                       "(moves only via POST /_mock/clock/advance).", default="scaled",
                       choices=("scaled", "manual"))
-    seed: int | None = knob("--seed", "Seed for invented data (ids, messages, random rules).",
+    seed: int | None = setting("--seed", "Seed for invented data (ids, messages, random rules).",
                             parse=_whole)
-    state: str | None = knob("--state", "SQLite file that keeps tasks, rules and the clock "
+    state: str | None = setting("--state", "SQLite file that keeps tasks, rules and the clock "
                              "across restarts (memory only when unset), or a PostgreSQL URL "
                              "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.",
                              parse=_state)
-    api_keys: tuple[str, ...] = knob("--api-key", "Accept only these bearer tokens "
+    api_keys: tuple[str, ...] = setting("--api-key", "Accept only these bearer tokens "
                                      "(repeatable; env: comma-separated). Default: any non-empty token.",
                                      repeatable=True)
-    credits: int | None = knob("--credits", "Credit balance per API key; creates beyond it get 402.",
+    credits: int | None = setting("--credits", "Credit balance per API key; creates beyond it get 402.",
                                parse=_not_negative)
-    scenarios: tuple[str, ...] = knob("--scenario", "Scenario YAML file with rules to load at start "
+    scenarios: tuple[str, ...] = setting("--scenario", "Scenario YAML file with rules to load at start "
                                       "(repeatable).", repeatable=True, parse=readable_file)
-    allow_callback_hosts: tuple[str, ...] = knob(
+    allow_callback_hosts: tuple[str, ...] = setting(
         "--allow-callback-host", "HOST[:PORT] allowed as a callback target over http or https even "
         "if internal, for local rehearsal (repeatable).", repeatable=True, parse=callback_host)
-    callback_ca: str | None = knob("--callback-ca", "PEM CA bundle trusted for HTTPS callbacks.",
+    callback_ca: str | None = setting("--callback-ca", "PEM CA bundle trusted for HTTPS callbacks.",
                                    parse=ca_bundle)
-    public_url: str | None = knob("--public-url", "Base URL used in result links "
+    public_url: str | None = setting("--public-url", "Base URL used in result links "
                                   "(default: the URL the request came in on).")
-    admin_token: str | None = knob("--admin-token", "Require this X-Mock-Admin-Token on /_mock/ "
+    admin_token: str | None = setting("--admin-token", "Require this X-Mock-Admin-Token on /_mock/ "
                                    "(otherwise the admin API answers loopback clients only).",
                                    commands=BOTH)
-    log_format: str = knob("--log-format", "One log line per request: text, json, or off.",
+    log_format: str = setting("--log-format", "One log line per request: text, json, or off.",
                            default="text", choices=("text", "json", "off"), commands=BOTH)
-    max_body_bytes: int = knob("--max-body-bytes", "Largest accepted request body; larger gets 413.",
+    max_body_bytes: int = setting("--max-body-bytes", "Largest accepted request body; larger gets 413.",
                                default=1_048_576, parse=_at_least_one, commands=BOTH)
-    max_header_bytes: int = knob("--max-header-bytes", "Largest request line and headers together; "
+    max_header_bytes: int = setting("--max-header-bytes", "Largest request line and headers together; "
                                  "larger gets 431 and the connection is closed.",
                                  default=16_384, parse=_at_least_one, commands=BOTH)
-    http_header_timeout: float = knob("--http-header-timeout", "Seconds a connection has to send "
+    http_header_timeout: float = setting("--http-header-timeout", "Seconds a connection has to send "
                                       "a request's complete headers; then it is closed.",
                                       default=30.0, parse=_positive_number, commands=BOTH)
-    workers: int = knob("--workers", "Server processes. Above 1 they share --state (required then): "
+    workers: int = setting("--workers", "Server processes. Above 1 they share --state (required then): "
                         "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
                         default=1, parse=_at_least_one)
-    retention: float = knob(
+    retention: float = setting(
         "--retention", "Hours of mock time a task, its deliveries, idempotency keys and journal "
         "entries are kept; 0 keeps them forever.", default=48.0, parse=_hours)
-    callback_lease: float = knob(
+    callback_lease: float = setting(
         "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
         "claimed; a replica that dies is taken over after this.", default=30.0,
         parse=_positive_number)
-    unknown_fields: str = knob(
+    unknown_fields: str = setting(
         "--unknown-fields", "Create-body fields a model does not take: 'reject' (400, so typos "
         "surface) or 'warn' (ignored, named in X-Mock-Warning and the journal, as the real API "
         "likely does).", default="reject", choices=("reject", "warn"))
-    validate_responses: bool = knob("--validate-responses", "Check every response against the spec "
+    validate_responses: bool = setting("--validate-responses", "Check every response against the spec "
                                     "(on in our tests).", default=False, parse=_bool, is_flag=True)
     # evolink-mock proxy
-    upstream: str = knob("--upstream", "proxy: the API to forward /v1/ to.", default=VENDOR_URL,
+    upstream: str = setting("--upstream", "proxy: the API to forward /v1/ to.", default=VENDOR_URL,
                          commands=PROXY)
-    upstream_ca: str | None = knob("--upstream-ca", "proxy: PEM CA bundle trusted for the upstream "
+    upstream_ca: str | None = setting("--upstream-ca", "proxy: PEM CA bundle trusted for the upstream "
                                    "in addition to the system's.", commands=PROXY)
-    upstream_timeout: float = knob("--upstream-timeout", "proxy: seconds to wait for the upstream's "
+    upstream_timeout: float = setting("--upstream-timeout", "proxy: seconds to wait for the upstream's "
                                    "answer before answering 504.", default=60.0, parse=_positive_number,
                                    commands=PROXY)
-    record: str | None = knob("--record", "proxy: write every exchange to this HAR 1.2 file as it "
+    record: str | None = setting("--record", "proxy: write every exchange to this HAR 1.2 file as it "
                               "happens (keys redacted).", commands=PROXY)
-    max_creates: int | None = knob("--max-creates", "proxy: forward at most this many creates; "
+    max_creates: int | None = setting("--max-creates", "proxy: forward at most this many creates; "
                                    "later ones get 402 from the proxy.", parse=_not_negative, commands=PROXY)
-    forward_invalid: bool = knob("--forward-invalid", "proxy: forward requests the spec refuses too "
+    forward_invalid: bool = setting("--forward-invalid", "proxy: forward requests the spec refuses too "
                                  "(still reported as violations).", default=False, parse=_bool,
                                  is_flag=True, commands=PROXY)
-    fail_on_violation: bool = knob("--fail-on-violation", "proxy: exit with status 1 if any "
+    fail_on_violation: bool = setting("--fail-on-violation", "proxy: exit with status 1 if any "
                                    "request or answer broke the spec.", default=False, parse=_bool,
                                    is_flag=True, commands=PROXY)
 

@@ -1,4 +1,4 @@
-"""Configuration has one home, and docs/configuration.md lists every knob of it."""
+"""Configuration has one home, and docs/configuration.md lists every setting of it."""
 
 from __future__ import annotations
 

@@ -174,11 +174,11 @@ class ClaimingDispatcher(LoopBound):
                 else:
                     self._saturated = True   # a finishing attempt wakes the loop
             elif not self.service.clock.manual:
-                delays.append((due - self.service.now()) * self.service.real_per_mock)
+                delays.append((due - self.service.now()) * self.service.real_seconds_per_mock)
         return min(delays) if delays else None
 
     def _delivery_of(self, task: Task, due: float) -> Delivery:
-        document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_per_mock)
+        document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_seconds_per_mock)
         assert task.callback_url is not None, "only tasks with a callback URL are due"
         return Delivery.new(task.id, task.callback_url, document, due)
 

@@ -71,7 +71,7 @@ class CallbackDispatcher(LoopBound):
         self.attempts_sent = 0   # by this process (GET /_mock/health shows it)
 
     @property
-    def sends(self) -> bool:
+    def sends_callbacks(self) -> bool:
         """Whether this process sends callbacks: always, except on workers other than 0."""
         return not self.service.shared or self.service.worker == 0
 
@@ -80,7 +80,7 @@ class CallbackDispatcher(LoopBound):
     async def start(self) -> None:
         """Reload pending deliveries and watch tasks that have not had one yet."""
         self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
-        if not self.sends:
+        if not self.sends_callbacks:
             return
         # Fresh primitives: asyncio's belong to the first loop that waits on them.
         self._wake = asyncio.Event()
@@ -119,14 +119,14 @@ class CallbackDispatcher(LoopBound):
     def listeners(self) -> Listeners:
         """Nothing on workers that do not send. In worker mode new tasks come from the poll,
         own ones included: hearing of them twice would plan them twice."""
-        if not self.sends:
+        if not self.sends_callbacks:
             return Listeners()
         return Listeners(task=None if self.service.shared else self._on_task,
                          clock=self._on_clock, reset=self._on_reset)
 
     async def stop(self) -> None:
         """Stop sending; attempts cut short stay pending in the store and resume on restart."""
-        if not self.sends:
+        if not self.sends_callbacks:
             self._loop = None
             return
         tasks = [*self._inflight, *(t for t in (self._runner, self._poller) if t)]
@@ -162,7 +162,7 @@ class CallbackDispatcher(LoopBound):
         """A new delivery of the same payload to the same URL, first attempt due now."""
         delivery = Delivery.new(original.task_id, original.url, original.payload,
                                 self.service.now(), replay_of=original.id)
-        if self.sends:
+        if self.sends_callbacks:
             await self._begin(delivery)
         else:
             await self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
@@ -172,11 +172,11 @@ class CallbackDispatcher(LoopBound):
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                await self._take_up()
+                await self._plan_others_writes()
             except Exception:   # a locked or briefly unreadable file must not end the polling
                 logger.exception("reading the other workers' changes failed")
 
-    async def _take_up(self) -> None:
+    async def _plan_others_writes(self) -> None:
         """Worker mode: plan what other workers stored since the last look."""
         store = self._state_file
         await self.service.sync()   # clock moves and resets reach the listeners above
@@ -236,7 +236,7 @@ class CallbackDispatcher(LoopBound):
                     await asyncio.sleep(0)
             delay = None
             if self._heap and not self.service.clock.manual:
-                delay = (self._heap[0][0] - now) * self.service.real_per_mock
+                delay = (self._heap[0][0] - now) * self.service.real_seconds_per_mock
             with suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
@@ -252,7 +252,7 @@ class CallbackDispatcher(LoopBound):
         url = self._task_url.pop(key)
         task = await self.service.store.get(key)
         if task is not None:
-            document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_per_mock)
+            document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_seconds_per_mock)
             await self._begin(Delivery.new(task.id, url, document, due))
 
     async def _begin(self, delivery: Delivery) -> None:

@@ -126,6 +126,10 @@ class Rule:
             return False
         return self.model is None or self.model == model
 
+    def counts(self, operation: str, model: str | None) -> bool:
+        """Whether a request would be counted by this rule: it matches and is not used up."""
+        return not self.exhausted and self.matches(operation, model)
+
     @property
     def exhausted(self) -> bool:
         return (self.times is not None and self.applied >= self.times) or (
@@ -186,8 +190,6 @@ def apply_rules(rules: list[Rule], operation: str, model: str | None) -> Action:
     """The merged action of every rule that applies to this request (counting each)."""
     action = Action()
     for rule in rules:
-        if rule.exhausted or not rule.matches(operation, model):
-            continue
-        if rule.consider():
+        if rule.counts(operation, model) and rule.consider():
             action = action.merged(rule.action)
     return action

@@ -29,7 +29,7 @@ class Account(Tasks):
         for task in reversed(await self.store.tasks()):
             if task.owner != owner or (model is not None and task.model != model):
                 continue
-            doc = lifecycle.document(task, now, real_seconds_per_mock=self.real_per_mock)
+            doc = lifecycle.document(task, now, real_seconds_per_mock=self.real_seconds_per_mock)
             if (status is None or doc["status"] == status) and (type_ is None or doc["type"] == type_):
                 doc.pop("results", None)
                 listed.append(doc)

@@ -45,12 +45,13 @@ class Scripting(ServiceState):
         return action
 
     async def _apply_rules(self, operation_id: str, model: str | None) -> Action:
-        seen = sum(rule.matched for rule in self.rules)
-        action = apply_rules(self.rules, operation_id, model)
-        if sum(rule.matched for rule in self.rules) != seen:  # a store write only then
-            # Used-up rules stay (marked exhausted) so their counters can still be read.
-            await self._save_rules()
-            await self._announce()
+        counting = [rule for rule in self.rules if rule.counts(operation_id, model)]
+        if not counting:   # nothing to count: no store write
+            return Action()
+        action = apply_rules(counting, operation_id, model)
+        # Counters moved. Used-up rules stay (marked exhausted) so they can still be read.
+        await self._save_rules()
+        await self._announce()
         return action
 
     def fault(self, operation_id: str, action: Action) -> ApiError | None:

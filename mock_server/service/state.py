@@ -59,7 +59,7 @@ class ServiceState:
         self.worker = worker
         self._generation = self._resets = -1
         self._tasks_read: dict[str, Task] = {}   # worker mode: see _task
-        self._taking_up = asyncio.Lock()
+        self._reloading = asyncio.Lock()
         self.clock = Clock.start(None if settings.manual_clock else settings.speed)
         self.opened = False
         self._pruned_before = float("-inf")   # --retention: where the last pass cut
@@ -180,7 +180,7 @@ class ServiceState:
                 "now": self.now()}
 
     @property
-    def real_per_mock(self) -> float:
+    def real_seconds_per_mock(self) -> float:
         return self.clock.real_seconds(1.0)
 
     # --- shared state (serve --workers N) ---------------------------------------------------
@@ -191,7 +191,7 @@ class ServiceState:
         One read of a counter when nothing changed, so every request can afford it."""
         if not self.shared or await self.shared_store.counter(GENERATION) == self._generation:
             return False
-        await self._take_up()
+        await self._reload_shared()
         return True
 
     async def heard(self, payload: str | None) -> None:
@@ -224,11 +224,11 @@ class ServiceState:
 
         return unsubscribe
 
-    async def _take_up(self) -> None:
-        """Read the shared values again. One take-up at a time, and the generation is noted
+    async def _reload_shared(self) -> None:
+        """Read the shared values again. One reload at a time, and the generation is noted
         last: a request that finds it current (``sync``) finds the rest taken up too, even
-        while another take-up (a notification's) is waiting on the network."""
-        async with self._taking_up:
+        while another reload (a notification's) is waiting on the network."""
+        async with self._reloading:
             generation = await self.shared_store.counter(GENERATION)
             self._tasks_read.clear()
             resets = await self.shared_store.counter(RESETS)
@@ -250,7 +250,7 @@ class ServiceState:
 
     async def _task(self, task_id: str) -> Task | None:
         """A stored task. Workers keep the tasks they read: a task changes only by a cancel or
-        a reset, and both bump the counter that empties this cache (``_take_up``), so
+        a reset, and both bump the counter that empties this cache (``_reload_shared``), so
         clients polling one task cost no read of the file."""
         if not self.shared:
             return await self.store.get(task_id)
@@ -281,7 +281,7 @@ class ServiceState:
             yield
             return
         async with self.shared_store.transaction():
-            await self._take_up()
+            await self._reload_shared()
             yield
             if announce:
                 await self._announce()

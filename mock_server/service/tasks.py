@@ -54,7 +54,7 @@ class Tasks(ServiceState):
                 await self._check_balance(task)
                 await self.store.put(task)
         self._changed(task)
-        return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_per_mock)
+        return lifecycle.created_document(task, now, real_seconds_per_mock=self.real_seconds_per_mock)
 
     def _changed(self, task: Task) -> None:
         for listener in self.task_listeners:
@@ -115,7 +115,7 @@ class Tasks(ServiceState):
         return task
 
     def task_document(self, task: Task) -> dict[str, Any]:
-        return lifecycle.document(task, self.now(), real_seconds_per_mock=self.real_per_mock)
+        return lifecycle.document(task, self.now(), real_seconds_per_mock=self.real_seconds_per_mock)
 
     # --- credits (only with --credits) ---------------------------------------------------
 
