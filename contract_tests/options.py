@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
 from typing import Any, TypeVar
 
-from mock_server.settings import argparse_type, ca_bundle
+from mock_server.flag_values import ca_bundle
+from mock_server.settings import argparse_type
 
 Options = TypeVar("Options")
 

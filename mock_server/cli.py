@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from . import flag_values, specdiff
 from . import settings as settings_module
-from . import specdiff
 from .banners import banner, proxy_banner
 from .foreground import serve, serve_proxy
 from .logs import configure_logging
@@ -56,10 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"(default: {DEFAULT_ERROR_CODE}).")
     trigger_parser.add_argument("--allow-callback-host", dest="allow_callback_hosts",
                                 action="append", default=[], metavar="HOST[:PORT]",
-                                type=settings_module.argparse_type(settings_module.callback_host),
+                                type=settings_module.argparse_type(flag_values.callback_host),
                                 help="Allow this (internal) host, over http or https (repeatable).")
     trigger_parser.add_argument("--callback-ca", metavar="FILE",
-                                type=settings_module.argparse_type(settings_module.ca_bundle),
+                                type=settings_module.argparse_type(flag_values.ca_bundle),
                                 help="PEM CA bundle trusted in addition to the system's.")
 
     replay_parser = commands.add_parser(

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, NoReturn
 
+from .flag_values import (
+    at_least_one,
+    boolean,
+    ca_bundle,
+    callback_host,
+    hours,
+    not_negative,
+    port,
+    positive_number,
+    readable_file,
+    state,
+    whole,
+)
 from .spec import load_spec
 
 ENV_PREFIX = "EVOLINK_MOCK_"
@@ -40,130 +51,30 @@ class SettingError(ValueError):
     environment variable, the value and what was expected (the CLI prints it, exit 2)."""
 
 
-# Parsers: text -> value, or ValueError saying what was expected (the caller names the
-# flag or variable and the value).
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true or false (1/0, yes/no, on/off)")
-
-
-def _whole(text: str, least: int | None = None, most: int | None = None) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-    if (least is not None and value < least) or (most is not None and value > most):
-        span = f"from {least} to {most}" if most is not None else f"at least {least}"
-        raise ValueError(f"expected a whole number {span}")
-    return value
-
-
-def _port(text: str) -> int:
-    return _whole(text, 0, 65535)
-
-
-def _at_least_one(text: str) -> int:
-    return _whole(text, 1)
-
-
-def _not_negative(text: str) -> int:
-    return _whole(text, 0)
-
-
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number above 0, e.g. 10") from None
-    if not 0 < value < float("inf"):
-        raise ValueError("expected a number above 0, e.g. 10")
-    return value
-
-
-def readable_file(text: str) -> str:
-    path = Path(text)
-    if not path.exists():
-        raise ValueError("expected an existing file; there is none")
-    if not path.is_file() or not os.access(path, os.R_OK):
-        raise ValueError("expected a readable file")
-    return text
-
-
-def ca_bundle(text: str) -> str:
-    """A PEM CA bundle that TLS can load (checked now rather than at the first callback)."""
-    readable_file(text)
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=text)
-    except (ssl.SSLError, ValueError):
-        raise ValueError("expected a PEM file of CA certificates (see `evolink-mock certs`)") from None
-    return text
-
-
-def _hours(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48") from None
-    if not 0 <= value < float("inf"):
-        raise ValueError("expected a number of hours, 0 to keep everything, e.g. 48")
-    return value
-
-
-def _state(text: str) -> str:
-    """A PostgreSQL URL (checked when serving starts: it needs the server), or a state file."""
-    if text.startswith(("postgresql://", "postgres://")):
-        return text
-    return _state_file(text)
-
-
-def _state_file(text: str) -> str:
-    path = Path(text)
-    if path.is_dir():
-        raise ValueError("expected a file name, not a directory")
-    directory = path.parent
-    if not directory.is_dir():
-        raise ValueError(f"expected a file in an existing directory; {str(directory)!r} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise ValueError(f"expected a file in a writable directory; {str(directory)!r} is not writable")
-    return text
-
-
-def callback_host(text: str) -> str:
-    from .callbacks.urls import parse_allowed_host  # the policy's own reading of HOST[:PORT]
-
-    parse_allowed_host(text)
-    return text.strip()
-
-
 @dataclass(frozen=True)
 class Settings:
     host: str = setting("--host", "Interface to listen on.", default="127.0.0.1", commands=BOTH)
-    port: int = setting("--port", "TCP port to listen on.", default=8000, parse=_port, commands=BOTH)
+    port: int = setting("--port", "TCP port to listen on.", default=8000, parse=port, commands=BOTH)
     spec: str | None = setting("--spec", "OpenAPI document to serve instead of the shipped "
                             "spec/evolink-video.yaml, e.g. a copy with more models (see "
                             "docs/add-a-model.md); its x-mock blocks are checked at start.",
                             parse=readable_file, commands=BOTH)
     speed: float = setting("--speed", "Mock seconds per real second for the scaled clock.",
-                        default=10.0, parse=_positive_number)
+                        default=10.0, parse=positive_number)
     clock: str = setting("--clock", "'scaled' (real time x --speed) or 'manual' "
                       "(moves only via POST /_mock/clock/advance).", default="scaled",
                       choices=("scaled", "manual"))
     seed: int | None = setting("--seed", "Seed for invented data (ids, messages, random rules).",
-                            parse=_whole)
+                            parse=whole)
     state: str | None = setting("--state", "SQLite file that keeps tasks, rules and the clock "
                              "across restarts (memory only when unset), or a PostgreSQL URL "
                              "(postgresql://USER@HOST[:PORT]/DB) shared by any number of replicas.",
-                             parse=_state)
+                             parse=state)
     api_keys: tuple[str, ...] = setting("--api-key", "Accept only these bearer tokens "
                                      "(repeatable; env: comma-separated). Default: any non-empty token.",
                                      repeatable=True)
     credits: int | None = setting("--credits", "Credit balance per API key; creates beyond it get 402.",
-                               parse=_not_negative)
+                               parse=not_negative)
     scenarios: tuple[str, ...] = setting("--scenario", "Scenario YAML file with rules to load at start "
                                       "(repeatable).", repeatable=True, parse=readable_file)
     allow_callback_hosts: tuple[str, ...] = setting(
@@ -179,46 +90,46 @@ class Settings:
     log_format: str = setting("--log-format", "One log line per request: text, json, or off.",
                            default="text", choices=("text", "json", "off"), commands=BOTH)
     max_body_bytes: int = setting("--max-body-bytes", "Largest accepted request body; larger gets 413.",
-                               default=1_048_576, parse=_at_least_one, commands=BOTH)
+                               default=1_048_576, parse=at_least_one, commands=BOTH)
     max_header_bytes: int = setting("--max-header-bytes", "Largest request line and headers together; "
                                  "larger gets 431 and the connection is closed.",
-                                 default=16_384, parse=_at_least_one, commands=BOTH)
+                                 default=16_384, parse=at_least_one, commands=BOTH)
     http_header_timeout: float = setting("--http-header-timeout", "Seconds a connection has to send "
                                       "a request's complete headers; then it is closed.",
-                                      default=30.0, parse=_positive_number, commands=BOTH)
+                                      default=30.0, parse=positive_number, commands=BOTH)
     workers: int = setting("--workers", "Server processes. Above 1 they share --state (required then): "
                         "on SQLite worker 0 sends the callbacks, on PostgreSQL any of them.",
-                        default=1, parse=_at_least_one)
+                        default=1, parse=at_least_one)
     retention: float = setting(
         "--retention", "Hours of mock time a task, its deliveries, idempotency keys and journal "
-        "entries are kept; 0 keeps them forever.", default=48.0, parse=_hours)
+        "entries are kept; 0 keeps them forever.", default=48.0, parse=hours)
     callback_lease: float = setting(
         "--callback-lease", "PostgreSQL replicas: seconds a replica holds a callback attempt it "
         "claimed; a replica that dies is taken over after this.", default=30.0,
-        parse=_positive_number)
+        parse=positive_number)
     unknown_fields: str = setting(
         "--unknown-fields", "Create-body fields a model does not take: 'reject' (400, so typos "
         "surface) or 'warn' (ignored, named in X-Mock-Warning and the journal, as the real API "
         "likely does).", default="reject", choices=("reject", "warn"))
     validate_responses: bool = setting("--validate-responses", "Check every response against the spec "
-                                    "(on in our tests).", default=False, parse=_bool, is_flag=True)
+                                    "(on in our tests).", default=False, parse=boolean, is_flag=True)
     # evolink-mock proxy
     upstream: str = setting("--upstream", "proxy: the API to forward /v1/ to.", default=VENDOR_URL,
                          commands=PROXY)
     upstream_ca: str | None = setting("--upstream-ca", "proxy: PEM CA bundle trusted for the upstream "
                                    "in addition to the system's.", commands=PROXY)
     upstream_timeout: float = setting("--upstream-timeout", "proxy: seconds to wait for the upstream's "
-                                   "answer before answering 504.", default=60.0, parse=_positive_number,
+                                   "answer before answering 504.", default=60.0, parse=positive_number,
                                    commands=PROXY)
     record: str | None = setting("--record", "proxy: write every exchange to this HAR 1.2 file as it "
                               "happens (keys redacted).", commands=PROXY)
     max_creates: int | None = setting("--max-creates", "proxy: forward at most this many creates; "
-                                   "later ones get 402 from the proxy.", parse=_not_negative, commands=PROXY)
+                                   "later ones get 402 from the proxy.", parse=not_negative, commands=PROXY)
     forward_invalid: bool = setting("--forward-invalid", "proxy: forward requests the spec refuses too "
-                                 "(still reported as violations).", default=False, parse=_bool,
+                                 "(still reported as violations).", default=False, parse=boolean,
                                  is_flag=True, commands=PROXY)
     fail_on_violation: bool = setting("--fail-on-violation", "proxy: exit with status 1 if any "
-                                   "request or answer broke the spec.", default=False, parse=_bool,
+                                   "request or answer broke the spec.", default=False, parse=boolean,
                                    is_flag=True, commands=PROXY)
 
     @property

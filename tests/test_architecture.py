@@ -28,6 +28,7 @@ CONTRACT_USES = {
     "server": "RunningServer: the mock the plugin and `client` run",
     "service": "MockService: the type of MockServer.service (what the control API lacks)",
     "settings": "Settings and the flag helpers, so both CLIs read flags alike",
+    "flag_values": "the readers of flag values (a CA bundle), so both CLIs refuse alike",
     "store": "resolved(): reading a local store from synchronous code",
     "spec": "reading and walking spec documents",
     "models": "the models of a spec and the problems of their x-mock blocks",
