@@ -41,6 +41,7 @@ MAX_CONNECTIONS = 100
 # failed attempt (and the retry 1 s later).
 IDLE_SECONDS = 1.0
 
+
 class ConnectFailed(Exception):
     """No connection to this address: the attempt moves on to the host's next address."""
 
