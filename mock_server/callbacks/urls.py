@@ -28,6 +28,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):", re.ASCII)
+_AUTHORITY_END = re.compile(r"[/?#]")
 _HOST_CHARS = re.compile(r"[a-z0-9_.-]+", re.ASCII)
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+", re.ASCII)
@@ -65,6 +66,8 @@ class Target:
     ip: IPAddress | None
     raw_host: str
     canonical_numeric: bool  # False for 0x7f.1, 2130706433, 127.0.0.1. ...
+    explicit_port: bool      # the URL wrote its port (the Host header repeats it then)
+    path: str                # path and query as written, without the fragment; "/" if none
 
 
 def parse_allowed_host(text: str) -> AllowedHost:
@@ -116,11 +119,16 @@ def parse_url(url: str) -> Target:
     rest = url[match.end():]
     if not rest.startswith("//"):
         _fail(f"callback_url must be an absolute https URL such as {EXAMPLE}")
-    authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+    written = rest[2:]
+    end = _AUTHORITY_END.search(written)
+    authority, after = (written[:end.start()], written[end.start():]) if end else (written, "")
     if "@" in authority:
         _fail("callback_url must not contain user information (a 'user@' or 'user:password@' part)")
     host, port, ip, raw, canonical = _parse_host_port(authority)
-    return Target(scheme, host, port if port is not None else DEFAULT_PORTS[scheme], ip, raw, canonical)
+    path = after.partition("#")[0]
+    return Target(scheme, host, port if port is not None else DEFAULT_PORTS[scheme], ip, raw, canonical,
+                  explicit_port=port is not None,
+                  path=path if path.startswith("/") else "/" + path)
 
 
 def _parse_host_port(authority: str) -> tuple[str, int | None, IPAddress | None, str, bool]:
