@@ -55,9 +55,9 @@ class CallbackDispatcher(LoopBound):
         self.resolver = resolver
         self._heap: list[tuple[float, int, str, str]] = []   # (due, tie-break, kind, id)
         self._order = itertools.count()
-        self._task_due: dict[str, float] = {}    # tasks awaiting their terminal time
-        # and their callback URLs: read once, when watched (it means decoding the stored request)
-        self._task_url: dict[str, str] = {}
+        # Tasks awaiting their terminal time, with their callback URL (read once, when
+        # watched: reading it decodes the stored request).
+        self._watched: dict[str, tuple[float, str]] = {}
         self._pending: dict[str, Delivery] = {}  # deliveries with an attempt to come
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -192,9 +192,9 @@ class CallbackDispatcher(LoopBound):
         cancels = await store.counter(CANCELS)
         if cancels != self._cancels:   # re-plan the tasks still waiting for their end
             self._cancels = cancels
-            for task_id in list(self._task_due):
+            for task_id, (due, _url) in list(self._watched.items()):
                 stored = await store.get(task_id)
-                if stored is not None and lifecycle.terminal_time(stored) != self._task_due[task_id]:
+                if stored is not None and lifecycle.terminal_time(stored) != due:
                     self._watch(stored)
 
     def _watch(self, task: Task) -> None:
@@ -202,15 +202,13 @@ class CallbackDispatcher(LoopBound):
         if url is None:
             return
         due = lifecycle.terminal_time(task)
-        self._task_due[task.id] = due   # a cancellation replaces the planned end
-        self._task_url[task.id] = url
+        self._watched[task.id] = (due, url)   # a cancellation replaces the planned end
         self._push(due, TASK, task.id)
 
     def _forget(self) -> None:
         """Drop everything scheduled or in flight (reset; start reloads from the store)."""
         self._heap.clear()
-        self._task_due.clear()
-        self._task_url.clear()
+        self._watched.clear()
         self._pending.clear()
         for task in self._inflight:
             task.cancel()
@@ -246,10 +244,11 @@ class CallbackDispatcher(LoopBound):
             if key in self._pending:
                 self._spawn(self._pending[key])
             return
-        if self._task_due.get(key) != due:   # superseded by a cancellation, or reset
+        watched = self._watched.get(key)
+        if watched is None or watched[0] != due:   # superseded by a cancellation, or reset
             return
-        del self._task_due[key]
-        url = self._task_url.pop(key)
+        del self._watched[key]
+        url = watched[1]
         task = await self.service.store.get(key)
         if task is not None:
             document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_seconds_per_mock)
