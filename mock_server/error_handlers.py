@@ -1,12 +1,19 @@
 """How errors are answered: Connexion's and Starlette's exception handlers, each turning what
 was raised into the vendor's envelope (:class:`.errors.ApiError`) and noting the broken rule
-of a bad request for the journal's ``violations``."""
+of a bad request for the journal's ``violations``.
+
+The handlers are coroutines although none of them waits for anything: Connexion runs a plain
+function in Starlette's thread pool, i.e. every 4xx answer crossed to a worker thread and
+back. That hop cost 0.3-2 ms per error answer on a loaded 2-core machine (the mock's own work
+for a 401 is ~0.15 ms), and a contract run is mostly error answers (bench/README.md,
+"Schemathesis cases/s")."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import mock_server.quiet_imports  # noqa: F401 - before Connexion: see there
 
@@ -37,7 +44,7 @@ def _connexion_response(error: ApiError) -> ConnexionResponse:
     )
 
 
-def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+async def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
     if exc.rule:
         note(request.scope, Violation(REQUEST, exc.pointer or "", exc.rule, exc.message))
     return _connexion_response(exc)
@@ -52,7 +59,7 @@ PROBLEM_RULES: dict[int, tuple[str, str]] = {
 }
 
 
-def handle_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+async def handle_problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
     """Connexion raises problems for auth, content type and its own checks."""
     message = exc.detail or exc.title or DEFAULT_MESSAGES.get(exc.status, "Error")
     if exc.status == 401:
@@ -67,13 +74,14 @@ def handle_problem(request: ConnexionRequest, exc: ProblemException) -> Connexio
     return _connexion_response(error_for_status(exc.status, str(message), headers=exc.headers or {}))
 
 
-def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[..., ConnexionResponse]:
+def http_exception_handler(allow_for: Callable[[str], str | None]
+                           ) -> Callable[..., Coroutine[Any, Any, ConnexionResponse]]:
     """Router answers (404 unknown path, 405 known path with another method).
 
     ``allow_for(path)`` gives the methods the spec documents for a path, for ``Allow``.
     """
 
-    def handle(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    async def handle(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
         if exc.status_code == 405:
             error = method_not_allowed(request.method, allow_for(request.url.path), exc.headers)
             said = error.message
@@ -87,11 +95,11 @@ def http_exception_handler(allow_for: Callable[[str], str | None]) -> Callable[.
     return handle
 
 
-def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+async def handle_store_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     logger.warning("store unavailable: %s", exc)
     return _connexion_response(store_unavailable())
 
 
-def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+async def handle_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     logger.error("unhandled error", exc_info=exc)   # called by Connexion, outside an except block
     return _connexion_response(error_for_status(500))
