@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..runner import ROOT, TMP, Context, mark
+from ..runner import BENCH, ROOT, TMP, Context, mark
 
 NAME = "schemathesis"
 TARGET_CASES_PER_SECOND = 200.0
@@ -42,7 +42,8 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx.progress(f"schemathesis{f' (at {ref})' if tree != ROOT else ''}, round "
                          f"{round_no + 1}/{rounds}: {stats['cases']} cases in "
                          f"{stats['seconds_first_to_last_case']} s = {stats['cases_per_second']} "
-                         f"cases/s ({stats['failures']} failures){split(stats)}")
+                         f"cases/s, {stats.get('cases_per_cpu_second')} per CPU second "
+                         f"({stats['failures']} failures){split(stats)}")
     out: dict[str, Any] = {}
     for key, stats_list in runs.items():
         ordered = sorted(stats_list, key=lambda s: s["cases_per_second"] or 0)
@@ -55,21 +56,30 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def run_once(ctx: Context, tree: Path) -> dict[str, Any]:
-    out_file = TMP / "schemathesis.json"
+    out_file, times_file = TMP / "schemathesis.json", TMP / "schemathesis-times.json"
     out_file.unlink(missing_ok=True)
-    env = {**os.environ, "BENCH_ST_EXAMPLES": str(ctx.args.st_examples), "BENCH_ST_OUT": str(out_file)}
-    if tree != ROOT:
-        # The archived tree's packages come first, ahead of this checkout's editable install.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH", "")]))
+    times_file.unlink(missing_ok=True)
+    env = {**os.environ, "BENCH_ST_EXAMPLES": str(ctx.args.st_examples), "BENCH_ST_OUT": str(out_file),
+           "BENCH_ST_TIMES_OUT": str(times_file)}
+    # The archived tree's packages come first, ahead of this checkout's editable install; the
+    # timing plugin is this tree's in both runs (bench/ on the path: `-p schemathesis_timing`).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*([str(tree)] if tree != ROOT else []), str(BENCH),
+                                                      os.environ.get("PYTHONPATH", "")]))
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", str(tree / "bench" / "schemathesis_cases.py"),
-                             "-q", "-p", "no:cacheprovider", "-p", "no:xdist"], cwd=tree, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
-                            check=False)
+                             "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "schemathesis_timing"],
+                            cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=900, check=False)
     wall = time.perf_counter() - started
     if not out_file.exists():
         raise SystemExit(f"schemathesis run in {tree} wrote no stats:\n{result.stdout[-3000:]}")
     stats: dict[str, Any] = json.loads(out_file.read_text())
+    if times_file.exists():
+        times = json.loads(times_file.read_text())
+        stats["cpu_seconds_in_generated_tests"] = round(times["cpu_seconds"], 3)
+        stats["wall_seconds_in_generated_tests"] = round(times["wall_seconds"], 3)
+        stats["cases_per_cpu_second"] = round(stats["cases"] / times["cpu_seconds"], 1) \
+            if times["cpu_seconds"] > 0 else None
     stats["pytest_wall_seconds"] = round(wall, 2)
     stats["pytest_exit_code"] = result.returncode
     stats["pass"] = bool(stats["cases_per_second"] and stats["cases_per_second"] >= TARGET_CASES_PER_SECOND
@@ -112,6 +122,8 @@ def rows(results: dict[str, Any]) -> list[str]:
         parts = st.get("ms_per_case")
         detail = (f"; ms per case: {parts['generation']:.1f} generating, {parts['transport_and_checks']:.1f} "
                   f"transport and checks, {parts['app']:.1f} in the mock" if parts else "")
+        cpu = st.get("cases_per_cpu_second")
+        detail += f"; {cpu:,.0f} cases per CPU second" if cpu else ""
         rates = st.get("rounds_cases_per_second") or []
         spread = f"; rounds {', '.join(f'{r:g}' for r in rates)}" if len(rates) > 1 else ""
         out.append(f"| {label.format(ref=st.get('ref'))} | "
