@@ -4,7 +4,8 @@ the same-thread server those runs use (contract_tests.inprocess)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -73,36 +74,36 @@ def test_admin_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
 # --- the same-thread server (contract_tests.inprocess) -----------------------------------
 
 
-def _echo_app(events: list[str], *, fail_start: bool = False) -> object:
+def _echo_app(events: list[str], *, fail_start: bool = False) -> Callable[..., Any]:
     """A bare ASGI app: lifespan noted in ``events``, every request answered with what its
     scope said (thread, path, raw path, query, headers, body, lifespan state)."""
     import json
     import threading
 
-    async def app(scope: dict, receive: object, send: object) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
-                message = await receive()  # type: ignore[operator]
+                message = await receive()
                 if message["type"] == "lifespan.startup":
                     events.append("startup")
                     scope["state"]["greeting"] = "hello"
                     kind = "lifespan.startup.failed" if fail_start else "lifespan.startup.complete"
-                    await send({"type": kind, "message": "no database"})  # type: ignore[operator]
+                    await send({"type": kind, "message": "no database"})
                     if fail_start:
                         return
                 else:
                     events.append("shutdown")
-                    await send({"type": "lifespan.shutdown.complete"})  # type: ignore[operator]
+                    await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = (await receive())["body"]  # type: ignore[operator]
+        body = (await receive())["body"]
         answer = {"thread": threading.get_ident(), "path": scope["path"],
                   "raw_path": scope["raw_path"].decode("latin-1"),
                   "query": scope["query_string"].decode("latin-1"),
                   "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
                   "body": body.decode("latin-1"), "state": scope["state"].get("greeting")}
         headers = [(b"content-type", b"application/json"), (b"x-twice", b"a"), (b"x-twice", b"b")]
-        await send({"type": "http.response.start", "status": 418, "headers": headers})  # type: ignore[operator]
-        await send({"type": "http.response.body", "body": json.dumps(answer).encode()})  # type: ignore[operator]
+        await send({"type": "http.response.start", "status": 418, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
 
     return app
 
