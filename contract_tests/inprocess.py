@@ -17,7 +17,8 @@ What differs from a server, and why it does not matter for a contract run: the l
 while a request is being served, so the app's background tasks (callback deliveries, the
 real-time clock) move only then; use the manual clock (``Settings(clock="manual")``), as the
 test and the bench do. Header names reach the app as WSGI spells them (``HTTP_X_FOO`` becomes
-``x-foo``), so a name with an underscore arrives with a dash; the spec defines none.
+``x-foo``), so a name with an underscore arrives with a dash; the spec defines none. The client
+is ``testclient``, as with ``from_asgi``: not a loopback address.
 """
 
 from __future__ import annotations
@@ -217,7 +218,11 @@ def _scope(environ: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         "root_path": environ.get("SCRIPT_NAME", ""),
         "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
         "headers": headers,
-        "client": (environ.get("REMOTE_ADDR", "127.0.0.1"), int(environ.get("REMOTE_PORT") or 0)),
+        # No peer: the client is the name Schemathesis's ASGI client and Starlette's TestClient
+        # give, not an address, so nothing that trusts loopback peers (the mock's admin API
+        # without a token) trusts it; Werkzeug sets no REMOTE_ADDR unless asked to.
+        "client": ((environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT") or 0))
+                   if environ.get("REMOTE_ADDR") else ("testclient", 50000)),
         "server": (environ.get("SERVER_NAME", "localhost"), server_port),
         # Each request gets a shallow copy of what the lifespan stored (ASGI lifespan state).
         "state": dict(state),

@@ -173,3 +173,14 @@ def test_same_thread_server_gives_the_mock_what_uvicorn_would() -> None:
         assert created.status_code == 200
         task = client.get(f"/v1/tasks/{created.get_json()['id']}", headers={"Authorization": "Bearer k1"})
         assert task.get_json()["status"] == "pending"
+
+
+def test_same_thread_server_client_is_no_loopback_peer() -> None:
+    """As with from_asgi: the admin API without a token refuses a client that is no address."""
+    from werkzeug import Client
+
+    with SameThreadASGI(create_app(Settings(clock="manual", seed=3))) as served:
+        refused = Client(served).get("/_mock/deliveries")
+        allowed = Client(served).get("/_mock/deliveries", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert refused.status_code == 403
+    assert allowed.status_code == 200
