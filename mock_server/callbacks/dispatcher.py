@@ -169,7 +169,7 @@ class CallbackDispatcher(LoopBound):
         delivery = Delivery.new(original.task_id, original.url, original.payload,
                                 self.service.now(), replay_of=original.id)
         if self.sends_callbacks:
-            await self._begin(delivery)
+            self._begin(delivery)
         else:
             await self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
         return delivery
@@ -239,7 +239,7 @@ class CallbackDispatcher(LoopBound):
             while self._heap and self._heap[0][0] <= now:
                 due, _, kind, key = heapq.heappop(self._heap)
                 try:
-                    await self._fire(due, kind, key)
+                    self._fire(due, kind, key)
                 except Exception:   # one broken entry (say, a full disk) must not stop the rest
                     logger.exception("callback %s for %s could not be started", kind, key)
                 fired += 1
@@ -252,7 +252,7 @@ class CallbackDispatcher(LoopBound):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
-    async def _fire(self, due: float, kind: str, key: str) -> None:
+    def _fire(self, due: float, kind: str, key: str) -> None:
         if kind == ATTEMPT:
             if key in self._pending:
                 self._spawn(self._pending[key])
@@ -262,14 +262,14 @@ class CallbackDispatcher(LoopBound):
             return
         del self._watched[key]
         url = watched[1]
-        task = await self.service.store.get(key)
+        task = resolved(self.service.store.get(key))
         if task is not None:
             document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_seconds_per_mock)
-            await self._begin(Delivery.new(task.id, url, document, due))
+            self._begin(Delivery.new(task.id, url, document, due))
 
-    async def _begin(self, delivery: Delivery) -> None:
+    def _begin(self, delivery: Delivery) -> None:
         """Store first (a crash from here on resends rather than loses), then schedule."""
-        await self.service.store.put_delivery(delivery)
+        resolved(self.service.store.put_delivery(delivery))
         self._schedule(delivery)
 
     def _schedule(self, delivery: Delivery) -> None:
