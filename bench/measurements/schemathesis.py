@@ -42,8 +42,8 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx.progress(f"schemathesis{f' (at {ref})' if tree != ROOT else ''}, round "
                          f"{round_no + 1}/{rounds}: {stats['cases']} cases in "
                          f"{stats['seconds_first_to_last_case']} s = {stats['cases_per_second']} "
-                         f"cases/s, {stats.get('cases_per_cpu_second')} per CPU second "
-                         f"({stats['failures']} failures){split(stats)}")
+                         f"cases/s, {stats.get('cases_per_cpu_second')} per CPU second, CPU ms per case "
+                         f"{stats.get('cpu_ms_per_case')} ({stats['failures']} failures){split(stats)}")
     out: dict[str, Any] = {}
     for key, stats_list in runs.items():
         ordered = sorted(stats_list, key=lambda s: s["cases_per_second"] or 0)
@@ -80,6 +80,11 @@ def run_once(ctx: Context, tree: Path) -> dict[str, Any]:
         stats["wall_seconds_in_generated_tests"] = round(times["wall_seconds"], 3)
         stats["cases_per_cpu_second"] = round(stats["cases"] / times["cpu_seconds"], 1) \
             if times["cpu_seconds"] > 0 else None
+        cases = stats["cases"] or 1
+        # The same split for both trees, from the plugin: CPU in call_and_validate, and the rest.
+        stats["cpu_ms_per_case"] = {
+            "generation": round(1000 * (times["cpu_seconds"] - times["call_cpu_seconds"]) / cases, 2),
+            "call_and_checks": round(1000 * times["call_cpu_seconds"] / cases, 2)}
     stats["pytest_wall_seconds"] = round(wall, 2)
     stats["pytest_exit_code"] = result.returncode
     stats["pass"] = bool(stats["cases_per_second"] and stats["cases_per_second"] >= TARGET_CASES_PER_SECOND
@@ -124,6 +129,9 @@ def rows(results: dict[str, Any]) -> list[str]:
                   f"transport and checks, {parts['app']:.1f} in the mock" if parts else "")
         cpu = st.get("cases_per_cpu_second")
         detail += f"; {cpu:,.0f} cases per CPU second" if cpu else ""
+        cpu_split = st.get("cpu_ms_per_case")
+        detail += (f" (CPU ms per case: {cpu_split['generation']:.1f} generating, "
+                   f"{cpu_split['call_and_checks']:.1f} call and checks)" if cpu_split else "")
         rates = st.get("rounds_cases_per_second") or []
         spread = f"; rounds {', '.join(f'{r:g}' for r in rates)}" if len(rates) > 1 else ""
         out.append(f"| {label.format(ref=st.get('ref'))} | "
