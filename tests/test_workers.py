@@ -44,9 +44,21 @@ class Workers:
     def __init__(self, base: str) -> None:
         self.base = base
         self._clients: dict[int, httpx.Client] = {}
+        # The supervisor answers health once one worker does; the other may still be starting
+        # (seconds under load), and a found connection idle for uvicorn's 5 s keep-alive is
+        # closed and would reconnect to either worker: so both are checked once found.
+        for _ in range(20):
+            self._find_both()
+            if all(self._worker(client) == worker for worker, client in self._clients.items()):
+                return
+            self.close()
+        raise AssertionError("the connections to the two workers kept moving")
+
+    def _find_both(self) -> None:
+        self._clients = {}
         for _ in range(500):
-            client = httpx.Client(base_url=base, timeout=10)
-            worker = int(client.get("/_mock/health").headers["x-mock-worker"])
+            client = httpx.Client(base_url=self.base, timeout=10)
+            worker = self._worker(client)
             if worker in self._clients:
                 client.close()
             else:
@@ -54,6 +66,10 @@ class Workers:
             if len(self._clients) == 2:
                 return
         raise AssertionError("the second worker never took a connection")
+
+    @staticmethod
+    def _worker(client: httpx.Client) -> int:
+        return int(client.get("/_mock/health").headers["x-mock-worker"])
 
     def send(self, worker: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._clients[worker].request(method, path, **kwargs)
