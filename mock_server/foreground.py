@@ -23,8 +23,8 @@ def serve(settings: Settings, announce: Announce | None = None) -> int:
     nothing is announced for a port that turns out to be taken."""
     if settings.workers > 1:
         return serve_workers(settings, announce)
-    freeze_after_full_collections()
     app = build_app(settings)
+    freeze_after_full_collections()
     sock = listen(settings)
     if announce is not None:
         announce(sock.getsockname()[1])

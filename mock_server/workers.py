@@ -42,12 +42,12 @@ def run_worker(settings: Settings, index: int, sock: socket.socket, ready: Event
     ``ready`` is set once the app is built: a worker that dies before has a problem that a
     restart would not fix (a bad scenario file, an unreadable state file)."""
     configure_logging(settings)
-    freeze_after_full_collections()
     try:
         app = build_app(settings, worker=index)
     except SettingError as exc:
         logger.error("evolink-mock: %s", exc)
         sys.exit(2)
+    freeze_after_full_collections()
     ready.set()
     uvicorn.Server(uvicorn_config(app, settings.host, settings.port)).run(sockets=[sock])
 

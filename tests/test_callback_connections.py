@@ -113,6 +113,31 @@ def test_a_name_that_now_resolves_to_another_address_does_not_reuse_the_old_conn
     assert [r.path for r in receiver.requests] == ["/1"] and receiver.connections == 1
 
 
+def test_a_refused_connection_moves_the_attempt_to_the_next_checked_address() -> None:
+    async def two(url: str) -> list[str]:
+        return ["127.0.0.2", "127.0.0.1"]   # nothing listens on the first
+
+    with Receiver(keep_alive=True) as receiver:   # listens on 127.0.0.1 only
+        port = receiver.port
+        policy = CallbackPolicy((parse_allowed_host(f"a.example:{port}"),))
+        [outcome] = send_all(Sender(policy, timeout=5.0, resolver=two), f"http://a.example:{port}/x")
+    assert outcome.status == 200 and outcome.address == "127.0.0.1"
+    assert [r.path for r in receiver.requests] == ["/x"]
+
+
+def test_a_lookup_that_fails_is_the_attempts_answer_and_sends_nothing() -> None:
+    async def broken(url: str) -> list[str]:
+        raise OSError("no such host")
+
+    with Receiver(keep_alive=True) as receiver:
+        port = receiver.port
+        policy = CallbackPolicy((parse_allowed_host(f"a.example:{port}"),))
+        [outcome] = send_all(Sender(policy, timeout=5.0, resolver=broken), f"http://a.example:{port}/x")
+    assert outcome.status is None and outcome.address is None
+    assert outcome.error == "OSError: no such host"
+    assert receiver.requests == []
+
+
 def test_connections_across_addresses_stay_within_the_sender_limit() -> None:
     """Three host names on one receiver, room for two connections: the third name's request
     waits until a connection closes or idles (then closed to make room), and still goes out."""

@@ -285,6 +285,22 @@ def test_reset_forgets_deliveries_and_their_retries() -> None:
         assert len(receiver.requests) == 1
 
 
+def test_an_attempt_on_the_wire_during_a_reset_is_never_recorded() -> None:
+    with Receiver(HANG) as receiver, running_mock(receiver.host_port) as (server, http):
+        create(http, receiver.url())
+        http.post("/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
+        receiver.wait_for(1)   # written, and the handler sits on it
+        assert http.post("/_mock/reset").status_code == 200
+        # The handler's deadline is real time (TIMEOUT): an attempt left running would time
+        # out now and be recorded as a failed attempt with a retry.
+        time.sleep(TIMEOUT * 2)
+        server.service.callbacks.wait_idle()
+        advance(server, http, 60)
+        assert deliveries(http) == []
+        assert server.service.callbacks.attempts_sent == 0
+        assert len(receiver.requests) == 1
+
+
 # --- persistence -----------------------------------------------------------------------------
 
 

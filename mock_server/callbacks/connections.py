@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
 from urllib.parse import quote
@@ -70,17 +69,34 @@ class Owner(Protocol):
 
 
 class Request:
-    """One request waiting for, or on, a connection; its answer arrives in ``future``."""
+    """One request waiting for, or on, a connection. The connection and its lane call back:
+    ``written`` when it went out, then ``answered`` or ``failed``, and only while it is not
+    ``settled`` (answered for good, or abandoned). Plain calls, not a future: an awaited
+    future cost each callback a task, a coroutine chain and a loop turn (sender.py)."""
 
-    __slots__ = ("connection", "data", "future", "on_write")
+    __slots__ = ("connection", "data", "settled")
 
-    def __init__(self, data: bytes, future: asyncio.Future[Answer], on_write: Callable[[], None]) -> None:
-        self.data, self.future, self.on_write = data, future, on_write
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+        self.settled = False
         self.connection: Exchange | None = None   # the one it was written to
 
+    def written(self) -> None:
+        """The request went out on ``connection``."""
+
+    def answered(self, answer: Answer) -> None:
+        raise NotImplementedError
+
+    def failed(self, error: BaseException) -> None:
+        """No answer: ``ConnectFailed`` (pool.py) when no connection to the address could be
+        made, so the request was never written; a timeout or a connection error otherwise."""
+        raise NotImplementedError
+
     def abandon(self) -> None:
-        """The attempt was cancelled (the server stops): a request on a connection leaves it
-        unusable (its answer would belong to nobody); a waiting one is skipped by its lane."""
+        """Nobody wants the answer any more (the server stops, the mock was reset): a waiting
+        request is skipped by its lane; one on a connection leaves it unusable (its answer
+        would belong to nobody)."""
+        self.settled = True
         if self.connection is not None and self.connection.carries(self):
             self.connection.close()
 
@@ -186,7 +202,7 @@ class Exchange(asyncio.Protocol):
         self._status, self._snippet, self._body_bytes, self._settled = 0, bytearray(), 0, None
         request.connection = self
         self.transport.write(request.data)
-        request.on_write()
+        request.written()
         self._timer = asyncio.get_running_loop().call_later(self.timeout, self._expire)
 
     def carries(self, request: Request) -> bool:
@@ -205,8 +221,8 @@ class Exchange(asyncio.Protocol):
 
     def _answer(self, answer: Answer, reusable: bool) -> None:
         request = self._done()
-        if request is not None and not request.future.done():
-            request.future.set_result(answer)
+        if request is not None and not request.settled:
+            request.answered(answer)
         if reusable and not self.closed:
             self.lane.released(self)
         else:
@@ -215,8 +231,8 @@ class Exchange(asyncio.Protocol):
     def _fail(self, error: BaseException) -> None:
         """No answer (a timeout, a reset, not HTTP): this connection is done."""
         request = self._done()
-        if request is not None and not request.future.done():
-            request.future.set_exception(error)
+        if request is not None and not request.settled:
+            request.failed(error)
         self.close()
 
     def close(self) -> None:

@@ -3,9 +3,12 @@
 When a task turns terminal is known the moment it is created (or cancelled), so nothing
 polls: due times go on a heap, and one scheduler coroutine sleeps until the earliest
 (scaled clock: that many mock seconds in real time; manual clock: until the clock moves).
-Each attempt runs as its own asyncio task on the server's loop, so deliveries run
-concurrently and never hold up the API. Deliveries are written to the store before their
-attempts are sent, so with ``--state`` a restart resumes them: at least once, never lost.
+Each attempt is a sender Flight on the server's loop, called back by its connection (no
+task of its own), so deliveries run concurrently and never hold up the API. Deliveries are
+written to the store before their attempts are sent, so with ``--state`` a restart resumes
+them: at least once, never lost. The store is a local one (memory or SQLite: replicas on
+PostgreSQL use claims.py), whose writes complete without waiting, so an answered attempt is
+stored from the connection's callback.
 
 Under ``serve --workers N`` only worker 0 sends. It learns of the other workers' tasks,
 replays, cancellations, clock moves and resets by polling the shared state file every
@@ -25,10 +28,10 @@ from typing import TYPE_CHECKING, cast
 from ..domain import lifecycle
 from ..domain.delivery import PENDING, Delivery
 from ..domain.task import Task
-from ..store.base import CANCELS
+from ..store.base import CANCELS, resolved
 from .host import CallbackHost, Listeners
 from .loop import LoopBound
-from .sender import DEFAULT_TIMEOUT, Resolver, Sender
+from .sender import DEFAULT_TIMEOUT, Flight, Resolver, Sender
 
 if TYPE_CHECKING:
     from ..store.sqlite import SQLiteStore
@@ -59,8 +62,9 @@ class CallbackDispatcher(LoopBound):
         # watched: reading it decodes the stored request).
         self._watched: dict[str, tuple[float, str]] = {}
         self._pending: dict[str, Delivery] = {}  # deliveries with an attempt to come
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[str, Flight] = {}   # attempts on their way, by delivery id
         self._wake = asyncio.Event()
+        self._quiet = asyncio.Event()            # set while no attempt is in flight
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -83,7 +87,8 @@ class CallbackDispatcher(LoopBound):
         if not self.sends_callbacks:
             return
         # Fresh primitives: asyncio's belong to the first loop that waits on them.
-        self._wake = asyncio.Event()
+        self._wake, self._quiet = asyncio.Event(), asyncio.Event()
+        self._quiet.set()
         self._sender = Sender(self.service.callback_policy, ca_file=self.service.settings.callback_ca,
                               timeout=self.timeout, resolver=self.resolver)
         self._forget()
@@ -129,7 +134,8 @@ class CallbackDispatcher(LoopBound):
         if not self.sends_callbacks:
             self._loop = None
             return
-        tasks = [*self._inflight, *(t for t in (self._runner, self._poller) if t)]
+        self._abandon_inflight()
+        tasks = [t for t in (self._runner, self._poller) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -140,7 +146,7 @@ class CallbackDispatcher(LoopBound):
     async def _idle(self) -> None:
         while self._wake.is_set() or self._inflight:
             if self._inflight:
-                await asyncio.wait(set(self._inflight))
+                await self._quiet.wait()
             else:
                 await asyncio.sleep(0)
 
@@ -163,7 +169,7 @@ class CallbackDispatcher(LoopBound):
         delivery = Delivery.new(original.task_id, original.url, original.payload,
                                 self.service.now(), replay_of=original.id)
         if self.sends_callbacks:
-            await self._begin(delivery)
+            self._begin(delivery)
         else:
             await self.service.store.put_delivery(delivery)   # worker 0's poll picks it up
         return delivery
@@ -210,9 +216,16 @@ class CallbackDispatcher(LoopBound):
         self._heap.clear()
         self._watched.clear()
         self._pending.clear()
-        for task in self._inflight:
-            task.cancel()
+        self._abandon_inflight()
         self._wake.set()
+
+    def _abandon_inflight(self) -> None:
+        """Attempts cut short are never recorded: they stay pending in the store (a stop) or
+        are gone with it (a reset)."""
+        for flight in self._inflight.values():
+            flight.abandon()
+        self._inflight.clear()
+        self._quiet.set()
 
     def _push(self, due: float, kind: str, key: str) -> None:
         heapq.heappush(self._heap, (due, next(self._order), kind, key))
@@ -226,7 +239,7 @@ class CallbackDispatcher(LoopBound):
             while self._heap and self._heap[0][0] <= now:
                 due, _, kind, key = heapq.heappop(self._heap)
                 try:
-                    await self._fire(due, kind, key)
+                    self._fire(due, kind, key)
                 except Exception:   # one broken entry (say, a full disk) must not stop the rest
                     logger.exception("callback %s for %s could not be started", kind, key)
                 fired += 1
@@ -239,7 +252,7 @@ class CallbackDispatcher(LoopBound):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
-    async def _fire(self, due: float, kind: str, key: str) -> None:
+    def _fire(self, due: float, kind: str, key: str) -> None:
         if kind == ATTEMPT:
             if key in self._pending:
                 self._spawn(self._pending[key])
@@ -249,14 +262,14 @@ class CallbackDispatcher(LoopBound):
             return
         del self._watched[key]
         url = watched[1]
-        task = await self.service.store.get(key)
+        task = resolved(self.service.store.get(key))
         if task is not None:
             document = lifecycle.document(task, due, real_seconds_per_mock=self.service.real_seconds_per_mock)
-            await self._begin(Delivery.new(task.id, url, document, due))
+            self._begin(Delivery.new(task.id, url, document, due))
 
-    async def _begin(self, delivery: Delivery) -> None:
+    def _begin(self, delivery: Delivery) -> None:
         """Store first (a crash from here on resends rather than loses), then schedule."""
-        await self.service.store.put_delivery(delivery)
+        resolved(self.service.store.put_delivery(delivery))
         self._schedule(delivery)
 
     def _schedule(self, delivery: Delivery) -> None:
@@ -271,22 +284,25 @@ class CallbackDispatcher(LoopBound):
             self._push(delivery.next_due_at, ATTEMPT, delivery.id)
 
     def _spawn(self, delivery: Delivery) -> None:
-        task = asyncio.create_task(self._attempt(delivery))
-        self._inflight.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("callback attempt failed", exc_info=task.exception())
-
-    async def _attempt(self, delivery: Delivery) -> None:
         assert self._sender is not None
-        # The sender bounds the attempts on the wire (MAX_ON_THE_WIRE); waiting for a turn
-        # is lag, not part of the attempt's timeout.
-        await self._sender.attempt(delivery, self.service.now)
+        flight = self._sender.start_attempt(delivery, self.service.now, self._attempted)
+        if not flight.settled:   # else answered already (a refused address): nothing in flight
+            self._inflight[delivery.id] = flight
+            self._quiet.clear()
+
+    def _attempted(self, flight: Flight) -> None:
+        """An attempt has its outcome, recorded on the delivery: store it, then retry or end."""
+        delivery = flight.delivery
+        assert delivery is not None
+        self._inflight.pop(delivery.id, None)
+        if not self._inflight:
+            self._quiet.set()
         self.attempts_sent += 1
-        await self.service.store.put_delivery(delivery)
+        try:
+            resolved(self.service.store.put_delivery(delivery))
+        except Exception:   # a full disk, say: the delivery stays pending in the store
+            logger.exception("storing callback attempt %s of %s failed", len(delivery.attempts), delivery.id)
+            return
         if delivery.state == PENDING:
             self._schedule(delivery)
         else:

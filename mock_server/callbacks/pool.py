@@ -86,7 +86,7 @@ class Lane:
     def _next(self) -> Request | None:
         while self.waiting:
             request = self.waiting.popleft()
-            if not request.future.done():   # an abandoned attempt no longer waits
+            if not request.settled:   # an abandoned attempt no longer waits
                 return request
         return None
 
@@ -115,8 +115,8 @@ class Lane:
                 # Nothing else will carry the requests waiting for this address.
                 while self.waiting:
                     request = self.waiting.popleft()
-                    if not request.future.done():
-                        request.future.set_exception(failure)
+                    if not request.settled:
+                        request.failed(failure)
             self.pool.slot_freed()
             return
         self.pool.opened += 1

@@ -8,10 +8,11 @@ and ``evolink-mock trigger`` (wall clock) alike.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+import orjson
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 RETRY_DELAYS = (1.0, 2.0, 4.0)
@@ -72,7 +73,7 @@ class Delivery:
         """The payload as sent, encoded once (every attempt sends the same bytes)."""
         body = self.__dict__.get("_body")
         if body is None:
-            body = self.__dict__["_body"] = _compact(self.payload).encode()
+            body = self.__dict__["_body"] = orjson.dumps(self.payload)
         return body
 
     def record(self, attempt: Attempt, now: float) -> None:
@@ -99,6 +100,3 @@ class Delivery:
 
 
 _FIELDS = tuple(f.name for f in fields(Delivery))
-# One encoder for every body: json.dumps with separators builds a new one per call (~30 % of
-# the 12 us an encoding takes).
-_compact = json.JSONEncoder(separators=(",", ":")).encode
