@@ -1,4 +1,12 @@
-"""Shared fixtures: a real mock server on a loopback port, per test, with the manual clock.
+"""Shared fixtures: a real mock server on a loopback port, fresh for each test, with the manual
+clock.
+
+The ``server`` fixture starts one server per distinct settings in a session (under
+pytest-xdist: per worker) and, after each test, resets it with ``POST /_mock/reset
+{"restart": true}``: tasks, rules, balances, deliveries, the journal and the clock start over,
+ids restart their seeded sequences, as for a newly started mock (the reset is what the
+``evolink_mock`` plugin does between its users' tests). Building the app and a server costs
+~100-200 ms of CPU and stopping uvicorn waits for its 0.1 s tick; the reset ~1 ms.
 
 :func:`connect` is the one way a test gets a client for a server and :func:`serving` a server
 with its client: the ``server`` and ``client`` fixtures use them, and so does every test that
@@ -17,6 +25,7 @@ import httpx
 import pytest
 
 from contract_tests.mock import MockServer
+from mock_server.auth import ADMIN_TOKEN_HEADER
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 
@@ -66,10 +75,58 @@ def serving(settings: Settings | RunningServer | None = None, api_key: str | Non
         yield server, http
 
 
+class ServerPool:
+    """Running servers kept between tests, one per settings, at most ``keep`` (the least
+    recently used is stopped first: a module with per-test settings holds few servers)."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._servers: dict[Settings, RunningServer] = {}
+
+    def acquire(self, settings: Settings) -> RunningServer:
+        server = self._servers.pop(settings, None)
+        if server is None or not server.running:
+            server = RunningServer(settings).start()
+        self._servers[settings] = server   # most recently used last
+        while len(self._servers) > self.keep:
+            self._servers.pop(next(iter(self._servers))).stop()
+        return server
+
+    def release(self, server: RunningServer) -> None:
+        """Reset it for the next test, or stop and forget it if it cannot be reset."""
+        if server.running:
+            token = server.settings.admin_token
+            try:
+                answer = httpx.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
+                                    headers={ADMIN_TOKEN_HEADER: token} if token else {})
+                if answer.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+        if self._servers.get(server.settings) is server:
+            del self._servers[server.settings]
+        server.stop()
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+
+@pytest.fixture(scope="session")
+def server_pool() -> Iterator[ServerPool]:
+    pool = ServerPool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def server(settings: Settings) -> Iterator[RunningServer]:
-    with RunningServer(settings) as running:
+def server(settings: Settings, server_pool: ServerPool) -> Iterator[RunningServer]:
+    running = server_pool.acquire(settings)
+    try:
         yield running
+    finally:
+        server_pool.release(running)
 
 
 @pytest.fixture
