@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contract_tests.mock import MockServer
+from contract_tests.mock import MockControlError, MockServer, ServerPool
 from mock_server.auth import ADMIN_TOKEN_HEADER
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
@@ -75,53 +75,24 @@ def serving(settings: Settings | RunningServer | None = None, api_key: str | Non
         yield server, http
 
 
-class ServerPool:
-    """Running servers kept between tests, one per settings, at most ``keep`` (the least
-    recently used is stopped first: a module with per-test settings holds few servers)."""
-
-    def __init__(self, keep: int = 4) -> None:
-        self.keep = keep
-        self._servers: dict[Settings, RunningServer] = {}
-
-    def acquire(self, settings: Settings) -> RunningServer:
-        server = self._servers.pop(settings, None)
-        if server is None or not server.running:
-            server = RunningServer(settings).start()
-        self._servers[settings] = server   # most recently used last
-        while len(self._servers) > self.keep:
-            self._servers.pop(next(iter(self._servers))).stop()
-        return server
-
-    def release(self, server: RunningServer) -> None:
-        """Reset it for the next test, or stop and forget it if it cannot be reset."""
-        if server.running:
-            token = server.settings.admin_token
-            try:
-                answer = httpx.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
-                                    headers={ADMIN_TOKEN_HEADER: token} if token else {})
-                if answer.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-        if self._servers.get(server.settings) is server:
-            del self._servers[server.settings]
-        server.stop()
-
-    def close(self) -> None:
-        for server in self._servers.values():
-            server.stop()
-        self._servers.clear()
+def reset_for_the_next_test(server: RunningServer) -> None:
+    """What the kit's MockPool does to a MockServer, for one of ours."""
+    token = server.settings.admin_token
+    answer = httpx.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
+                        headers={ADMIN_TOKEN_HEADER: token} if token else {})
+    if answer.status_code != 200:
+        raise MockControlError(answer.status_code, answer.text)
 
 
 @pytest.fixture(scope="session")
-def server_pool() -> Iterator[ServerPool]:
-    pool = ServerPool()
+def server_pool() -> Iterator[ServerPool[RunningServer]]:
+    pool = ServerPool(lambda settings: RunningServer(settings).start(), reset_for_the_next_test)
     yield pool
     pool.close()
 
 
 @pytest.fixture
-def server(settings: Settings, server_pool: ServerPool) -> Iterator[RunningServer]:
+def server(settings: Settings, server_pool: ServerPool[RunningServer]) -> Iterator[RunningServer]:
     running = server_pool.acquire(settings)
     try:
         yield running
