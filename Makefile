@@ -22,8 +22,12 @@ run: $(STAMP)
 # pytest process otherwise compiles our modules and assertion-rewrites ~465 plugin modules
 # again (collecting tests/test_schemathesis.py: 22-29 s without the cache, 11-15 s with it,
 # load average 6), and the suite starts dozens of pytest and server processes.
+# --dist worksteal: tests, not files, are handed out, and an idle worker takes half of the
+# other's queue: the longest files (the documents run as pasted, the contract runs against
+# broken servers: 2-4 minutes each of a worker under load) no longer end the run on one
+# worker while the other waits. Module-scoped servers start at most once per worker.
 test: lint browser postgresql
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n auto --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n auto --dist worksteal
 
 # ruff over the whole checkout, mypy over the directories pyproject.toml lists (every one
 # that holds our Python); the rules and the reason for each exception are there too.

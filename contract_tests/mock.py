@@ -8,8 +8,9 @@ would use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import httpx
 
@@ -141,43 +142,68 @@ class MockServer:
         return self._server.running
 
 
-class MockPool:
-    """Started mocks kept for reuse, one per distinct :class:`Settings` (the pytest fixture
-    keeps one per test session, so per pytest-xdist worker).
+class Pooled(Protocol):
+    """What a pool keeps: a started server with its settings (MockServer, RunningServer)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=Pooled)
+
+
+class ServerPool(Generic[P]):
+    """Started servers kept for reuse, one per distinct :class:`Settings`; ``start`` makes a
+    new one, ``reset`` (a restarting reset) makes a used one as fresh as a new one.
 
     Starting a mock builds the app and a server (~200 ms); a restarting reset makes a used
-    one indistinguishable from a new one in ~1 ms. A mock that a test stopped, or whose
+    one indistinguishable from a new one in ~1 ms. A server that a test stopped, or whose
     reset failed, is dropped and the next user gets a new one. At most ``keep`` are kept
     (least recently used goes first), so a suite trying many settings holds few servers.
     """
 
-    def __init__(self, keep: int = 4) -> None:
+    def __init__(self, start: Callable[[Settings], P], reset: Callable[[P], None], keep: int = 4) -> None:
         self.keep = keep
-        self._mocks: dict[Settings, MockServer] = {}
+        self._start, self._reset = start, reset
+        self._servers: dict[Settings, P] = {}
 
-    def acquire(self, settings: Settings) -> MockServer:
-        """A running mock for these settings, as fresh as a new one."""
-        mock = self._mocks.pop(settings, None)
-        if mock is None or not mock.running:
-            mock = MockServer(settings).start()
-        self._mocks[settings] = mock   # most recently used last
-        while len(self._mocks) > self.keep:
-            self._mocks.pop(next(iter(self._mocks))).stop()
-        return mock
+    def acquire(self, settings: Settings) -> P:
+        """A running server for these settings, as fresh as a new one."""
+        server = self._servers.pop(settings, None)
+        if server is None or not server.running:
+            server = self._start(settings)
+        self._servers[settings] = server   # most recently used last
+        while len(self._servers) > self.keep:
+            self._servers.pop(next(iter(self._servers))).stop()
+        return server
 
-    def release(self, mock: MockServer) -> None:
+    def release(self, server: P) -> None:
         """After use: reset it for the next user, or drop it if that is not possible."""
         try:
-            if mock.running:
-                mock.reset(restart=True)
+            if server.running:
+                self._reset(server)
                 return
         except (MockControlError, httpx.HTTPError):
             pass
-        if self._mocks.get(mock.settings) is mock:
-            del self._mocks[mock.settings]
-        mock.stop()
+        if self._servers.get(server.settings) is server:
+            del self._servers[server.settings]
+        server.stop()
 
     def close(self) -> None:
-        for mock in self._mocks.values():
-            mock.stop()
-        self._mocks.clear()
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+
+class MockPool(ServerPool[MockServer]):
+    """Started :class:`MockServer` s kept for reuse (the pytest fixture keeps one pool per test
+    session, so per pytest-xdist worker)."""
+
+    def __init__(self, keep: int = 4) -> None:
+        super().__init__(lambda settings: MockServer(settings).start(),
+                         lambda mock: mock.reset(restart=True), keep)

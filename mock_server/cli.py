@@ -1,4 +1,9 @@
-"""``evolink-mock``: serve the mock, and rehearse callbacks (trigger, replay, certs)."""
+"""``evolink-mock``: serve the mock, and rehearse callbacks (trigger, replay, certs).
+
+The server (uvicorn, Connexion and the app: ~0.6 s of imports) and the spec differ are imported
+by the commands that use them, after the flags are read: a bad flag or variable is answered
+without them, and so is ``--help``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import flag_values, specdiff
+from . import flag_values
 from . import settings as settings_module
 from .banners import banner, proxy_banner
-from .foreground import serve, serve_proxy
 from .logs import configure_logging
 from .models import check as check_models
 from .models import model_names
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_diff(args: argparse.Namespace) -> int:
+    from . import specdiff
+
     try:
         old, new = load_spec(args.old), load_spec(args.new)
         changes = specdiff.diff(old, new)
@@ -136,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         configure_logging(config)
         print(proxy_banner(config), flush=True)
+        from .foreground import serve_proxy
+
         try:
             return serve_proxy(config)
         except OSError as exc:       # --record in a directory that does not exist, say
@@ -152,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evolink-mock: {problem}", file=sys.stderr)
             return 2
         configure_logging(config)
+        from .foreground import serve
 
         def announce(port: int) -> None:   # once bound: the banner names the real port
             print(banner(replace(config, port=port)), flush=True)

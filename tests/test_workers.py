@@ -4,6 +4,11 @@ Each worker names itself in ``X-Mock-Worker``. The kernel hands each new connect
 either worker and a kept-alive connection stays with it, so the tests hold one client per
 worker and check the header on every answer. Waiting is for I/O between processes (polling
 with a deadline), never for the mock's clock, which is manual.
+
+Starting ``serve --workers 2`` starts three processes (~3 s of CPU on the 2-core CI machine),
+so the tests that need no flags of their own share one (``fresh_workers``): each starts from
+``POST /_mock/reset {"restart": true}``, sent to one worker and shared by both (what
+``test_a_reset_on_one_worker_empties_the_mock_for_both`` checks), with new connections.
 """
 
 from __future__ import annotations
@@ -39,9 +44,21 @@ class Workers:
     def __init__(self, base: str) -> None:
         self.base = base
         self._clients: dict[int, httpx.Client] = {}
+        # The supervisor answers health once one worker does; the other may still be starting
+        # (seconds under load), and a found connection idle for uvicorn's 5 s keep-alive is
+        # closed and would reconnect to either worker: so both are checked once found.
+        for _ in range(20):
+            self._find_both()
+            if all(self._worker(client) == worker for worker, client in self._clients.items()):
+                return
+            self.close()
+        raise AssertionError("the connections to the two workers kept moving")
+
+    def _find_both(self) -> None:
+        self._clients = {}
         for _ in range(500):
-            client = httpx.Client(base_url=base, timeout=10)
-            worker = int(client.get("/_mock/health").headers["x-mock-worker"])
+            client = httpx.Client(base_url=self.base, timeout=10)
+            worker = self._worker(client)
             if worker in self._clients:
                 client.close()
             else:
@@ -49,6 +66,10 @@ class Workers:
             if len(self._clients) == 2:
                 return
         raise AssertionError("the second worker never took a connection")
+
+    @staticmethod
+    def _worker(client: httpx.Client) -> int:
+        return int(client.get("/_mock/health").headers["x-mock-worker"])
 
     def send(self, worker: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._clients[worker].request(method, path, **kwargs)
@@ -83,6 +104,31 @@ def workers(tmp_path: Path, *args: str) -> Iterator[Workers]:
         kill(process, signal.SIGTERM)
 
 
+@pytest.fixture(scope="module")
+def shared_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One ``serve --workers 2`` for the tests without flags of their own: its base URL."""
+    port = free_port()
+    process = start_serve(port, "--workers", "2", "--state",
+                          str(tmp_path_factory.mktemp("workers") / "state.sqlite"),
+                          "--clock", "manual", "--api-key", KEY, "--log-format", "off")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        kill(process, signal.SIGTERM)
+
+
+@pytest.fixture
+def fresh_workers(shared_workers: str) -> Iterator[Workers]:
+    """The shared workers as a newly started pair: reset with restart, new connections."""
+    assert httpx.post(f"{shared_workers}/_mock/reset", json={"restart": True},
+                      timeout=10).status_code == 200
+    mock = Workers(shared_workers)
+    try:
+        yield mock
+    finally:
+        mock.close()
+
+
 def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     """The first truthy result of ``check``: other workers' writes arrive by polling."""
     deadline = time.monotonic() + timeout
@@ -94,61 +140,65 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.02)
 
 
-def test_a_task_created_on_one_worker_is_served_by_the_other(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        created = {worker: mock.create(worker, 3) for worker in (0, 1)}
-        for worker, ids in created.items():
-            for task_id in ids:
-                response = mock.send(1 - worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH)
-                assert response.status_code == 200
-                assert response.json()["id"] == task_id
-        assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 6
+def test_a_task_created_on_one_worker_is_served_by_the_other(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    created = {worker: mock.create(worker, 3) for worker in (0, 1)}
+    for worker, ids in created.items():
+        for task_id in ids:
+            response = mock.send(1 - worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH)
+            assert response.status_code == 200
+            assert response.json()["id"] == task_id
+    assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 6
 
 
-def test_the_manual_clock_moved_on_one_worker_moves_for_both(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        (task_id,) = mock.create(0, 1)
-        advanced = mock.send(1, "POST", "/_mock/clock/advance", json={"seconds": 3600}).json()["now"]
-        assert mock.send(0, "GET", "/_mock/clock").json()["now"] == advanced
-        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "completed"
+def test_the_manual_clock_moved_on_one_worker_moves_for_both(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    (task_id,) = mock.create(0, 1)
+    advanced = mock.send(1, "POST", "/_mock/clock/advance", json={"seconds": 3600}).json()["now"]
+    assert mock.send(0, "GET", "/_mock/clock").json()["now"] == advanced
+    assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "completed"
 
 
-def test_a_rule_with_times_applies_that_often_across_both_workers(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        (task_id,) = mock.create(0, 1)
-        rule = {"operation": "getTask", "times": 3, "action": {"http": 429}}
-        assert mock.send(0, "POST", "/_mock/rules", json=rule).status_code == 201
-        statuses = collections.Counter(
-            mock.send(worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code
-            for _ in range(4) for worker in (1, 0))
-        assert statuses == {429: 3, 200: 5}
-        (listed,) = mock.send(1, "GET", "/_mock/rules").json()["rules"]
-        assert (listed["applied"], listed["exhausted"]) == (3, True)
+def test_a_rule_with_times_applies_that_often_across_both_workers(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    (task_id,) = mock.create(0, 1)
+    rule = {"operation": "getTask", "times": 3, "action": {"http": 429}}
+    assert mock.send(0, "POST", "/_mock/rules", json=rule).status_code == 201
+    statuses = collections.Counter(
+        mock.send(worker, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code
+        for _ in range(4) for worker in (1, 0))
+    assert statuses == {429: 3, 200: 5}
+    (listed,) = mock.send(1, "GET", "/_mock/rules").json()["rules"]
+    assert (listed["applied"], listed["exhausted"]) == (3, True)
 
 
-def test_an_idempotency_key_used_on_one_worker_is_known_to_the_other(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        keyed = {**AUTH, "Idempotency-Key": "shared-by-workers-01"}
-        first = mock.send(0, "POST", CREATE, json=BODY, headers=keyed)
-        again = mock.send(1, "POST", CREATE, json=BODY, headers=keyed)
-        assert again.headers["idempotency-replayed"] == "true"
-        assert again.json()["id"] == first.json()["id"]
-        conflict = mock.send(1, "POST", CREATE, json={**BODY, "prompt": "x"}, headers=keyed)
-        assert conflict.json()["error"]["code"] == "idempotency_conflict"
-        assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 1
-        with pytest.raises(httpx.RemoteProtocolError):   # a drop works under workers too
-            mock.send(1, "POST", CREATE, json=BODY, headers={**AUTH, "X-Mock-Scenario": "drop=before"})
+def test_an_idempotency_key_used_on_one_worker_is_known_to_the_other(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    keyed = {**AUTH, "Idempotency-Key": "shared-by-workers-01"}
+    first = mock.send(0, "POST", CREATE, json=BODY, headers=keyed)
+    again = mock.send(1, "POST", CREATE, json=BODY, headers=keyed)
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    conflict = mock.send(1, "POST", CREATE, json={**BODY, "prompt": "x"}, headers=keyed)
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert mock.send(0, "GET", "/_mock/health").json()["tasks"] == 1
+    with pytest.raises(httpx.RemoteProtocolError):   # a drop works under workers too
+        mock.send(1, "POST", CREATE, json=BODY, headers={**AUTH, "X-Mock-Scenario": "drop=before"})
+    # The drop is journaled once the app returns, which may be after the client saw the
+    # connection end: wait for it, so that it cannot land after the next test's reset.
+    eventually(lambda: [e["status"] for e in mock.send(
+        0, "GET", "/_mock/journal", params={"path": "/v1/*"}).json()["entries"]][-1:] == [0])
 
 
-def test_the_journal_holds_every_workers_requests(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        expected = sorted(mock.create(0, 2) + mock.create(1, 2))
+def test_the_journal_holds_every_workers_requests(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    expected = sorted(mock.create(0, 2) + mock.create(1, 2))
 
-        def journaled() -> bool:
-            entries = mock.send(0, "GET", "/_mock/journal", params={"path": "/v1/*"}).json()["entries"]
-            return [e["status"] for e in entries] == [200] * len(expected)
+    def journaled() -> bool:
+        entries = mock.send(0, "GET", "/_mock/journal", params={"path": "/v1/*"}).json()["entries"]
+        return [e["status"] for e in entries] == [200] * len(expected)
 
-        eventually(journaled)
+    eventually(journaled)
 
 
 def test_each_callback_is_sent_once_by_worker_0_whoever_created_the_task(tmp_path: Path) -> None:
@@ -179,27 +229,27 @@ def test_a_cancel_on_one_worker_changes_the_callback_worker_0_sends(tmp_path: Pa
         assert arrival.json()["error"]["code"] == "request_cancelled"
 
 
-def test_a_task_read_on_one_worker_shows_a_cancel_made_on_the_other(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        (task_id,) = mock.create(1, 1)
-        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "pending"
-        assert mock.send(1, "POST", f"/_mock/tasks/{task_id}/cancel").status_code == 200
-        document = mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()
-        assert (document["status"], document["error"]["code"]) == ("failed", "request_cancelled")
+def test_a_task_read_on_one_worker_shows_a_cancel_made_on_the_other(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    (task_id,) = mock.create(1, 1)
+    assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()["status"] == "pending"
+    assert mock.send(1, "POST", f"/_mock/tasks/{task_id}/cancel").status_code == 200
+    document = mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).json()
+    assert (document["status"], document["error"]["code"]) == ("failed", "request_cancelled")
 
 
-def test_a_reset_on_one_worker_empties_the_mock_for_both(tmp_path: Path) -> None:
-    with workers(tmp_path) as mock:
-        (task_id,) = mock.create(0, 1)
-        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 200
-        mock.send(0, "POST", "/_mock/rules", json={"action": {"http": 500}, "times": 5,
-                                                    "operation": "adminHealth"})
-        assert mock.send(1, "POST", "/_mock/reset").status_code == 200
-        assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 404
-        assert mock.send(0, "GET", "/_mock/rules").json()["rules"] == []
-        journal = mock.send(0, "GET", "/_mock/journal").json()["entries"]
-        assert [(e["path"], e["status"]) for e in journal] == [(f"/v1/tasks/{task_id}", 404)], \
-            "only what came after the reset"
+def test_a_reset_on_one_worker_empties_the_mock_for_both(fresh_workers: Workers) -> None:
+    mock = fresh_workers
+    (task_id,) = mock.create(0, 1)
+    assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 200
+    mock.send(0, "POST", "/_mock/rules", json={"action": {"http": 500}, "times": 5,
+                                                "operation": "adminHealth"})
+    assert mock.send(1, "POST", "/_mock/reset").status_code == 200
+    assert mock.send(0, "GET", f"/v1/tasks/{task_id}", headers=AUTH).status_code == 404
+    assert mock.send(0, "GET", "/_mock/rules").json()["rules"] == []
+    journal = mock.send(0, "GET", "/_mock/journal").json()["entries"]
+    assert [(e["path"], e["status"]) for e in journal] == [(f"/v1/tasks/{task_id}", 404)], \
+        "only what came after the reset"
 
 
 def test_scenario_rules_are_loaded_once_for_all_workers(tmp_path: Path) -> None:
