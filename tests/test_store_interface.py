@@ -70,6 +70,10 @@ async def exercise(location: str | None) -> dict[str, Any]:
             "ids": [t.id for t in await store.tasks(limit=2, offset=1)],
             "cancelled": (await store.get(first.id)).cancelled_at,
             "missing": await store.get("task-unified-0-nothere0"),
+            # A client can ask for any id: one with a NUL character (which PostgreSQL's text
+            # cannot hold) is just not there, not an error.
+            "nul": (await store.get("task-unified-a\x00b"), await store.get_delivery("dlv-\x00"),
+                    await store.deliveries(task_id="task-unified-a\x00b")),
             "value": await store.get_value("clock"),
             "default": await store.get_value("nothing", 7),
             "delivery": (await store.get_delivery(delivery.id)).task_id,
@@ -89,7 +93,7 @@ def test_every_store_keeps_and_forgets_alike(location: str | None) -> None:
     seen = asyncio.run(exercise(location))
     assert seen == {
         "count": 3, "ids": ["task-unified-1100-00000001", "task-unified-1200-00000002"],
-        "cancelled": 1001.5, "missing": None, "value": {"offset": 3}, "default": 7,
+        "cancelled": 1001.5, "missing": None, "nul": (None, None, []), "value": {"offset": 3}, "default": 7,
         "delivery": "task-unified-1000-00000000", "deliveries": True, "pruned": 2,
         "after_prune": (["task-unified-1200-00000002"], None, {"offset": 3}, []),
         "after_clear": 0,

@@ -32,6 +32,9 @@ from .postgresql_connections import CHANNEL, Connections
 
 CALLBACKS = "callbacks"      # notification "callbacks:<mock time due>": new callback work (a task
                              # with a callback, a retry, a replay)
+# PostgreSQL's text holds no NUL character, so no stored id has one; a client's id with one is
+# not found (passed to a query, psycopg raises DataError: the API answered 500).
+NUL = "\x00"
 CLAIM_BATCH = 10             # due rows one claim takes at most: small, so that replicas woken
                              # together by one clock move share its burst
 
@@ -104,6 +107,8 @@ class PostgreSQLStore(Connections):
                 await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{CALLBACKS}:{due!r}"))
 
     async def get(self, task_id: str) -> Task | None:
+        if NUL in task_id:
+            return None
         row = await self._fetchone("SELECT record FROM tasks WHERE id = %s", (task_id,))
         return None if row is None else Task.from_record(json.loads(row[0]))
 
@@ -154,10 +159,14 @@ class PostgreSQLStore(Connections):
                                    (CHANNEL, f"{CALLBACKS}:{delivery.next_due_at!r}"))
 
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        if NUL in delivery_id:
+            return None
         row = await self._fetchone("SELECT record FROM deliveries WHERE id = %s", (delivery_id,))
         return None if row is None else Delivery.from_record(json.loads(row[0]))
 
     async def deliveries(self, *, task_id: str | None = None) -> list[Delivery]:
+        if task_id is not None and NUL in task_id:
+            return []
         rows = await self._fetchall(
             "SELECT record FROM deliveries WHERE %s::text IS NULL OR task_id = %s ORDER BY seq",
             (task_id, task_id))
