@@ -58,8 +58,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--callbacks", type=int, default=1000,
                         help="tasks completing at once (and a tenth of it: the small burst)")
     parser.add_argument("--baseline-ref", default=None,
-                        help="also run the callback bursts against the mock at this git commit, "
-                             "in the same run (e.g. main)")
+                        help="also run the callback bursts and the Schemathesis run against the "
+                             "mock at this git commit, in the same run (e.g. main)")
     parser.add_argument("--fixture-tests", type=int, default=200,
                         help="empty tests per variant in the fixture measurement")
     parser.add_argument("--st-examples", type=int, default=200, help="Schemathesis max_examples")

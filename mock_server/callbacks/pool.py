@@ -12,8 +12,9 @@ connection whose answer is complete writes the lane's next request from its own 
 callback, so a request costs no semaphore, timer context or task wake-up of its own; the
 handler's deadline is one loop timer from the write. Against the semaphore-per-request pool
 this replaced, same run (load average ~7 on 2 cores): mock CPU per callback in a burst of
-1,000, HTTP 0.20 vs 0.34 ms, HTTPS 0.28 vs 0.43 ms (bench/run.py --only callbacks
---baseline-ref).
+1,000, HTTP 0.20 vs 0.34 ms, HTTPS 0.28 vs 0.43 ms; with the attempts as callbacks too
+(sender.Flight), on a quiet machine: HTTP 0.11 vs 0.20 ms, HTTPS 0.16 vs 0.25 ms against the
+mock before both (bench/run.py --only callbacks --baseline-ref).
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from typing import Any
 from .connections import Exchange, Request
 
 PoolKey = tuple[str, str, int, str]   # scheme, checked address, port, host name (SNI, Host)
-# Connections per (scheme, address, port, host). 1,000 requests to one HTTPS handler on
-# loopback: 4 connections took ~53 ms of client CPU, 8 took ~41 ms, 16 ~38 ms, while each
-# TLS handshake costs ~1.5 ms; 8 keeps a handler busy for few handshakes.
+# Connections per (scheme, address, port, host): how many callbacks a slow handler has on its
+# plate at once. Since attempts are callbacks rather than tasks (sender.py), the count barely
+# changes the CPU of a burst of 1,000 to a fast HTTPS handler (2 / 4 / 8 connections: 0.15 /
+# 0.16 / 0.16 ms per callback, one run under load), while each TLS handshake costs ~1.5 ms of
+# CPU (a burst of 100: 0.21 / 0.26 / 0.29 ms per callback). 8 keeps a handler that takes
+# 100 ms per callback at 80 callbacks a second; the bench's 100-burst p99 with 4 was within
+# its run-to-run noise of 8's.
 CONNECTIONS_PER_ADDRESS = 8
 # Connections open at once, whatever their address (file descriptors, and the handlers'
 # patience): past it a new address waits until another one's connection closes or idles.
