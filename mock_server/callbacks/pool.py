@@ -4,7 +4,7 @@ A pooled connection belongs to one (scheme, checked address, port, host name): i
 only by an attempt that resolved and checked the same address for the same host name (the
 sender does that), so reuse never skips a check, an SNI or a certificate verification.
 Keeping connections alive is what makes bursts cheap: 1,000 callbacks due at once to one
-HTTPS handler make 8 TLS handshakes instead of 1,000 (bench/results.md). TLS sessions are
+HTTPS handler make 4 TLS handshakes instead of 1,000 (bench/results.md). TLS sessions are
 not resumed: asyncio's create_connection takes no session.
 
 Each key is a lane: a queue of requests and up to CONNECTIONS_PER_ADDRESS connections. A
@@ -29,14 +29,15 @@ from typing import Any
 from .connections import Exchange, Request
 
 PoolKey = tuple[str, str, int, str]   # scheme, checked address, port, host name (SNI, Host)
-# Connections per (scheme, address, port, host): how many callbacks a slow handler has on its
-# plate at once. Since attempts are callbacks rather than tasks (sender.py), the count barely
-# changes the CPU of a burst of 1,000 to a fast HTTPS handler (2 / 4 / 8 connections: 0.15 /
-# 0.16 / 0.16 ms per callback, one run under load), while each TLS handshake costs ~1.5 ms of
-# CPU (a burst of 100: 0.21 / 0.26 / 0.29 ms per callback). 8 keeps a handler that takes
-# 100 ms per callback at 80 callbacks a second; the bench's 100-burst p99 with 4 was within
-# its run-to-run noise of 8's.
-CONNECTIONS_PER_ADDRESS = 8
+# Connections per (scheme, address, port, host): how many callbacks a handler has on its
+# plate at once (4 keeps a handler that takes 100 ms per callback at 40 a second). Each TLS
+# handshake costs ~1.5 ms of CPU on each side, and since attempts are callbacks rather than
+# tasks (sender.py) more connections no longer make a burst cheaper per request. Three
+# same-run pairs on a quiet machine, 4 against 8 connections, 1,000 callbacks due at once to
+# one HTTPS handler: due->sent p99 150 / 161 / 141 ms against 162 / 160 / 184 ms, mock CPU
+# 0.12-0.13 against 0.14-0.16 ms per callback; 100 at once: p99 26 / 60 / 24 ms against
+# 29 / 40 / 39 ms (bench/run.py --only callbacks --baseline-ref).
+CONNECTIONS_PER_ADDRESS = 4
 # Connections open at once, whatever their address (file descriptors, and the handlers'
 # patience): past it a new address waits until another one's connection closes or idles.
 MAX_CONNECTIONS = 100
