@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,6 +153,24 @@ def start_prism(port: int) -> Proc:
     wait_until(lambda: httpx.get(probe, headers=HEADERS, timeout=2).status_code == 200,
                60, f"prism on port {port}", proc)
     return proc
+
+
+def checkout(ref: str, paths: tuple[str, ...], label: str = "") -> Path:
+    """These ``paths`` of this repository as they are at ``ref`` (git archive into bench/.tmp,
+    kept for the next run), to run an older mock from there in the same run as this one."""
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, text=True, check=True,
+                            stdout=subprocess.PIPE).stdout.strip()
+    target = TMP / f"ref-{commit}{label}"
+    if not all((target / path).exists() for path in paths):
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, *paths], cwd=ROOT, check=True,
+                                 stdout=subprocess.PIPE).stdout
+        archive_file = TMP / f"ref-{commit}{label}.tar"
+        archive_file.write_bytes(archive)
+        with tarfile.open(archive_file) as tar:
+            tar.extractall(target, filter="data")
+        archive_file.unlink()
+    return target
 
 
 # --- tools -----------------------------------------------------------------------------

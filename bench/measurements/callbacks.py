@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from ..runner import (
     BENCH,
     HEADERS,
     POST_PATH,
-    ROOT,
     TMP,
     Context,
     Proc,
+    checkout,
     mark,
     percentile,
     start_mock,
@@ -52,7 +51,7 @@ def run(ctx: Context) -> dict[str, Any]:
                        check=True, stdout=subprocess.DEVNULL)
     sources: dict[str, Path | None] = {"": None}
     if ctx.args.baseline_ref:
-        sources["baseline_"] = checkout(ctx.args.baseline_ref)
+        sources["baseline_"] = checkout(ctx.args.baseline_ref, ("mock_server", "spec"))
     for key, scheme, share, _target in BURSTS:
         count = max(1, ctx.args.callbacks // share)
         for prefix, source in sources.items():
@@ -68,23 +67,6 @@ def run(ctx: Context) -> dict[str, Any]:
                 f"{result['mock_cpu_ms_per_callback']} ms per callback"
                 if result.get("measured") else result["reason"]))
     return out
-
-
-def checkout(ref: str) -> Path:
-    """The mock's source at ``ref`` (git archive into bench/.tmp), to run it from there."""
-    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, text=True, check=True,
-                            stdout=subprocess.PIPE).stdout.strip()
-    target = TMP / f"ref-{commit}"
-    if not (target / "mock_server").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", commit, "mock_server", "spec"], cwd=ROOT,
-                                 check=True, stdout=subprocess.PIPE).stdout
-        archive_file = TMP / f"ref-{commit}.tar"
-        archive_file.write_bytes(archive)
-        with tarfile.open(archive_file) as tar:
-            tar.extractall(target, filter="data")
-        archive_file.unlink()
-    return target
 
 
 def start_receiver(port: int, certs: Path | None) -> Proc:

@@ -14,12 +14,11 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ..runner import BENCH, ROOT, TMP, Context, mark
+from ..runner import BENCH, ROOT, TMP, Context, checkout, mark
 
 NAME = "schemathesis"
 TARGET_CASES_PER_SECOND = 200.0
@@ -32,7 +31,7 @@ def run(ctx: Context) -> dict[str, Any]:
     trees: dict[str, Path] = {"schemathesis": ROOT}
     ref = ctx.args.baseline_ref
     if ref:
-        trees["baseline_schemathesis"] = checkout(ref)
+        trees["baseline_schemathesis"] = checkout(ref, BASELINE_PATHS, "-schemathesis")
     rounds = max(1, ctx.args.rounds) if ref else 1
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in trees}
     for round_no in range(rounds):
@@ -98,23 +97,6 @@ def split(stats: dict[str, Any]) -> str:
         return ""
     return (f"; ms per case: generation {parts['generation']}, transport and checks "
             f"{parts['transport_and_checks']}, app {parts['app']}")
-
-
-def checkout(ref: str) -> Path:
-    """This repository's in-process stack at ``ref`` (git archive into bench/.tmp)."""
-    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, text=True, check=True,
-                            stdout=subprocess.PIPE).stdout.strip()
-    target = TMP / f"ref-{commit}-schemathesis"
-    if not (target / "bench" / "schemathesis_cases.py").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", commit, *BASELINE_PATHS], cwd=ROOT, check=True,
-                                 stdout=subprocess.PIPE).stdout
-        archive_file = TMP / f"ref-{commit}-schemathesis.tar"
-        archive_file.write_bytes(archive)
-        with tarfile.open(archive_file) as tar:
-            tar.extractall(target, filter="data")
-        archive_file.unlink()
-    return target
 
 
 def rows(results: dict[str, Any]) -> list[str]:
