@@ -51,13 +51,13 @@ class Flight(Request):
     waiting for a free connection is queueing, not the handler's)."""
 
     __slots__ = ("addresses", "attempt", "delivery", "done", "failure", "index", "now",
-                 "outcome", "sender", "started", "url", "wrote")
+                 "outcome", "route", "sender", "started", "url", "wrote")
 
     def __init__(self, sender: Sender, url: str, body: bytes, now: Callable[[], float],
                  done: Callable[[Flight], None], delivery: Delivery | None = None) -> None:
-        super().__init__()
+        super().__init__(body)   # the whole request once the addresses are known
         self.sender, self.url, self.now, self.done, self.delivery = sender, url, now, done, delivery
-        self.data = body   # the whole request once the addresses are known
+        self.route: tuple[str, int, str] = ("", 0, "")   # scheme, port, host: the lane's, but the address
         self.started = time.perf_counter()
         self.addresses: list[str] = []
         self.index = 0
@@ -103,17 +103,17 @@ class Flight(Request):
         if refusal is not None:
             self.finish(error=refusal)
             return
+        host, port = host_and_port(self.url)
         if not addresses:
-            host, _ = host_and_port(self.url)
             self.finish(error=f"OSError: {host} did not resolve to any address")
             return
-        _, head = request_head(self.url)
+        scheme, head = request_head(self.url)
+        self.route = (scheme, port, host)
         self.data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(self.data), self.data)
         self._submit()
 
     def _submit(self) -> None:
-        scheme, _ = request_head(self.url)
-        host, port = host_and_port(self.url)
+        scheme, port, host = self.route
         self.connection = None
         self.sender.pool.lane((scheme, self.addresses[self.index], port, host)).submit(self)
 
@@ -191,28 +191,27 @@ class Sender:
 
     async def attempt(self, delivery: Delivery, now: Callable[[], float]) -> Attempt:
         """``start_attempt``, awaited."""
-        flight = await self._await(lambda done: self.start_attempt(delivery, now, done))
+        assert delivery.next_due_at is not None, "the delivery is finished"
+        flight = await self._fly(delivery.url, delivery.body, now, delivery)
         assert flight.attempt is not None
         return flight.attempt
 
     async def send(self, url: str, body: bytes) -> Outcome:
         """POST ``body`` to ``url`` once; never raises for network or policy problems."""
-        def start(done: Callable[[Flight], None]) -> Flight:
-            flight = Flight(self, url, body, time.time, done)
-            flight.begin()
-            return flight
-        flight = await self._await(start)
+        flight = await self._fly(url, body, time.time)
         assert flight.outcome is not None
         return flight.outcome
 
-    async def _await(self, start: Callable[[Callable[[Flight], None]], Flight]) -> Flight:
+    async def _fly(self, url: str, body: bytes, now: Callable[[], float],
+                   delivery: Delivery | None = None) -> Flight:
         finished: asyncio.Future[Flight] = asyncio.get_running_loop().create_future()
 
         def done(flight: Flight) -> None:
             if not finished.done():   # cancelled: the awaiting task abandons the flight next
                 finished.set_result(flight)
 
-        flight = start(done)
+        flight = Flight(self, url, body, now, done, delivery)
+        flight.begin()
         try:
             return await finished
         except asyncio.CancelledError:
