@@ -77,7 +77,8 @@ def serve_workers(settings: Settings, announce: Callable[[int], None] | None = N
     sock = bind(settings)
     if announce is not None:
         announce(sock.getsockname()[1])
-    context = multiprocessing.get_context(start_method())
+    context = (multiprocessing.get_context("fork") if start_method() == "fork"
+               else multiprocessing.get_context("spawn"))
     stopping = False
     exit_code = 0
     ready: dict[int, Event] = {}
