@@ -30,6 +30,7 @@ import pytest
 
 from contract_tests.cli import main as contract
 from mock_server.cli import main
+from tests import clients
 from tests.processes import free_port, kill, start_serve
 from tests.receivers import Receiver
 
@@ -58,7 +59,7 @@ class Workers:
     def _find_both(self) -> None:
         self._clients = {}
         for _ in range(500):
-            client = httpx.Client(base_url=self.base, timeout=10)
+            client = clients.Client(base_url=self.base, timeout=10)
             worker = self._worker(client)
             if worker in self._clients:
                 client.close()
@@ -121,7 +122,7 @@ def shared_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def fresh_workers(shared_workers: str) -> Iterator[Workers]:
     """The shared workers as a newly started pair: reset with restart, new connections."""
-    assert httpx.post(f"{shared_workers}/_mock/reset", json={"restart": True},
+    assert clients.post(f"{shared_workers}/_mock/reset", json={"restart": True},
                       timeout=10).status_code == 200
     mock = Workers(shared_workers)
     try:
