@@ -138,6 +138,78 @@ def test_a_lookup_that_fails_is_the_attempts_answer_and_sends_nothing() -> None:
     assert receiver.requests == []
 
 
+def test_attempts_asking_at_the_same_time_share_one_lookup() -> None:
+    lookups = []
+
+    async def counted(url: str) -> list[str]:
+        lookups.append(url)
+        await asyncio.sleep(0)   # still in progress while the other attempts ask
+        return ["127.0.0.1"]
+
+    async def burst(sender: Sender, port: int) -> list[Any]:
+        try:
+            return await asyncio.gather(*(sender.send(f"http://a.example:{port}/{n}", b"{}")
+                                          for n in range(5)))
+        finally:
+            await sender.aclose()
+
+    with Receiver(keep_alive=True) as receiver:
+        policy = CallbackPolicy((parse_allowed_host(f"a.example:{receiver.port}"),))
+        outcomes = asyncio.run(burst(Sender(policy, timeout=5.0, resolver=counted), receiver.port))
+        receiver.wait_for(5)
+    assert [o.status for o in outcomes] == [200] * 5
+    assert len(lookups) == 1
+
+
+class HangingResolver:
+    """A resolver that never answers, and notes which lookups were stopped (cancelled)."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    async def __call__(self, url: str) -> list[str]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.stopped.append(url)
+            raise
+        return []
+
+
+def test_a_lookup_slower_than_the_timeout_is_the_attempts_answer_and_is_stopped() -> None:
+    resolver = HangingResolver()
+
+    async def run(port: int) -> tuple[Any, list[str]]:
+        sender = Sender(CallbackPolicy((parse_allowed_host(f"a.example:{port}"),)),
+                        timeout=0.05, resolver=resolver)
+        outcome = await sender.send(f"http://a.example:{port}/x", b"{}")
+        await asyncio.sleep(0)
+        return outcome, list(resolver.stopped)   # before the loop's end cancels what is left
+
+    with Receiver(keep_alive=True) as receiver:
+        outcome, stopped = asyncio.run(run(receiver.port))
+    assert outcome.status is None and outcome.error == "no answer within 0.05 s"
+    assert stopped == [f"http://a.example:{receiver.port}/x"]
+    assert receiver.requests == []
+
+
+def test_closing_the_sender_stops_a_lookup_in_progress() -> None:
+    resolver = HangingResolver()
+
+    async def run() -> list[str]:
+        sender = Sender(CallbackPolicy((parse_allowed_host("a.example:9"),)), timeout=5.0,
+                        resolver=resolver)
+        attempt = asyncio.ensure_future(sender.send("http://a.example:9/x", b"{}"))
+        await asyncio.sleep(0.01)
+        await sender.aclose()
+        await asyncio.sleep(0)
+        stopped = list(resolver.stopped)   # before the loop's end cancels what is left
+        attempt.cancel()
+        return stopped
+
+    assert asyncio.run(run()) == ["http://a.example:9/x"]
+
+
 def test_connections_across_addresses_stay_within_the_sender_limit() -> None:
     """Three host names on one receiver, room for two connections: the third name's request
     waits until a connection closes or idles (then closed to make room), and still goes out."""
