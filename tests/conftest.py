@@ -80,7 +80,7 @@ def reset_for_the_next_test(server: RunningServer) -> None:
     """What the kit's MockPool does to a MockServer, for one of ours."""
     token = server.settings.admin_token
     answer = clients.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
-                        headers={ADMIN_TOKEN_HEADER: token} if token else {})
+                          headers={ADMIN_TOKEN_HEADER: token} if token else {})
     if answer.status_code != 200:
         raise MockControlError(answer.status_code, answer.text)
 

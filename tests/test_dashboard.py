@@ -61,7 +61,7 @@ def test_dashboard_is_guarded_like_the_admin_api_and_takes_the_token_from_the_ur
         assert clients.get(url).status_code == 401
         assert clients.get(url, params={"token": "nope"}).json()["error"]["code"] == "admin_forbidden"
         assert clients.get(url, params={"token": TOKEN},
-                         headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
+                           headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
         assert clients.get(url, headers={"X-Mock-Admin-Token": TOKEN}).status_code == 200
         page = clients.get(url, params={"token": TOKEN})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -40,7 +40,7 @@ def test_a_code_the_spec_adds_fails_a_task_with_that_code_and_a_message_naming_i
         spec_file: str) -> None:
     settings = Settings(clock="manual", spec=spec_file, validate_responses=True)
     with RunningServer(settings) as server, clients.Client(base_url=server.url, headers=AUTH,
-                                                         timeout=10) as http:
+                                                           timeout=10) as http:
         created = http.post("/v1/videos/generations", json=CREATE,
                             headers={"X-Mock-Scenario": f"fail={ADDED}"})
         assert created.status_code == 200, created.text

@@ -70,7 +70,7 @@ def test_raw_malformed_input(mock: MockProcess, case: raw.Case) -> None:
 def manual() -> Iterator[tuple[RunningServer, httpx.Client]]:
     with RunningServer(Settings(clock="manual", validate_responses=True, seed=9)) as server, \
             clients.Client(base_url=server.url, headers={"Authorization": "Bearer fuzz-bugs"},
-                         timeout=10) as http:
+                           timeout=10) as http:
         yield server, http
 
 

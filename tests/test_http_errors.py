@@ -505,7 +505,7 @@ def test_task_of_another_key_gets_403_permission_denied(client: httpx.Client,
                                                         server: RunningServer) -> None:
     task_id = client.post(CREATE, json=GROK_T2V).json()["id"]
     other = clients.get(f"{server.url}/v1/tasks/{task_id}",
-                      headers={"Authorization": "Bearer someone-else"})
+                        headers={"Authorization": "Bearer someone-else"})
     expect_error(other, 403, "permission_denied", "invalid_request_error", "task_id",
                  says=("another API key",))
     assert client.get(f"/v1/tasks/{task_id}").status_code == 200

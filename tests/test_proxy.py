@@ -189,7 +189,7 @@ def test_the_admin_api_is_the_proxys_own_guarded_and_never_forwarded(
         health = clients.get(f"{server.url}/_mock/health", headers={"X-Mock-Admin-Token": "s3cret"})
         # The admin token is this proxy's secret: a forwarded request does not carry it on.
         clients.post(f"{server.url}{CREATE}", json=GROK,
-                   headers={**AUTH, "X-Mock-Admin-Token": "s3cret"})
+                     headers={**AUTH, "X-Mock-Admin-Token": "s3cret"})
     assert health.status_code == 200
     assert [path for path, _port, _names in drifting.seen] == [CREATE]
     assert "x-mock-admin-token" not in drifting.seen[0][2]

@@ -123,7 +123,7 @@ def shared_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fresh_workers(shared_workers: str) -> Iterator[Workers]:
     """The shared workers as a newly started pair: reset with restart, new connections."""
     assert clients.post(f"{shared_workers}/_mock/reset", json={"restart": True},
-                      timeout=10).status_code == 200
+                        timeout=10).status_code == 200
     mock = Workers(shared_workers)
     try:
         yield mock
