@@ -8,6 +8,8 @@ route table for the vendor API: the spec is it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +21,7 @@ from connexion import ConnexionMiddleware
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
+from connexion.spec import Specification
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route, Router
@@ -63,6 +66,36 @@ PRUNE_EVERY_SECONDS = 60.0
 # this only bounds the wait for that notice (well under a millisecond on loopback).
 DISCONNECT_WAIT_SECONDS = 5.0
 logger = logging.getLogger("evolink_mock")
+
+
+def validate_each_document_once() -> None:
+    """Connexion checks a document against the OpenAPI schema every time an API is added:
+    ~60 ms of CPU each for the vendor and the admin spec, most of the ~0.1 s that building an
+    app costs (tests build one per distinct settings: 174 in one run of the suite). The
+    verdict depends on nothing but the document and the OpenAPI version, so a process checks
+    each document once: the canonical JSON's hash (0.4 ms for the vendor spec) of every
+    document that passed is kept, and one that failed is checked (and refused) every time."""
+    check = Specification._validate_spec.__func__
+    if getattr(check, "remembers", False):
+        return
+    passed: set[tuple[type, str]] = set()
+
+    def validate_once(cls: type, spec: dict[str, Any]) -> None:
+        try:
+            text = json.dumps(spec, sort_keys=True, default=repr)
+        except (TypeError, ValueError):   # keys of mixed types cannot be sorted: no shortcut
+            check(cls, spec)
+            return
+        key = (cls, hashlib.sha256(text.encode()).hexdigest())
+        if key not in passed:
+            check(cls, spec)              # raises InvalidSpecification: nothing is kept
+            passed.add(key)
+
+    validate_once.remembers = True  # type: ignore[attr-defined]
+    Specification._validate_spec = classmethod(validate_once)
+
+
+validate_each_document_once()
 
 
 class MockApp:

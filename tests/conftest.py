@@ -28,6 +28,7 @@ from contract_tests.mock import MockControlError, MockServer, ServerPool
 from mock_server.auth import ADMIN_TOKEN_HEADER
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests import clients
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -61,7 +62,7 @@ def connect(server: RunningServer | MockServer, api_key: str | None = API_KEY) -
     """A client for ``server`` (ours, or the kit's ``MockServer``) that sends ``api_key`` as
     its bearer token (none when None)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=10)
+    return clients.Client(base_url=server.url, headers=headers, timeout=10)
 
 
 @contextmanager
@@ -78,8 +79,8 @@ def serving(settings: Settings | RunningServer | None = None, api_key: str | Non
 def reset_for_the_next_test(server: RunningServer) -> None:
     """What the kit's MockPool does to a MockServer, for one of ours."""
     token = server.settings.admin_token
-    answer = httpx.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
-                        headers={ADMIN_TOKEN_HEADER: token} if token else {})
+    answer = clients.post(f"{server.url}/_mock/reset", json={"restart": True}, timeout=10,
+                          headers={ADMIN_TOKEN_HEADER: token} if token else {})
     if answer.status_code != 200:
         raise MockControlError(answer.status_code, answer.text)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests import clients
+
 
 def free_port() -> int:
     """A loopback port free right now, for a process told its port on the command line (one
@@ -36,7 +38,7 @@ def start_command(command: str, port: int, *args: str, **popen: Any) -> subproce
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
+            if clients.get(f"http://127.0.0.1:{port}/_mock/health", timeout=1).status_code == 200:
                 return process
         except httpx.TransportError:
             time.sleep(0.05)

@@ -18,6 +18,7 @@ from mock_server.auth import key_matches
 from mock_server.cli import build_parser
 from mock_server.server import RunningServer
 from mock_server.settings import Settings, from_args, from_env
+from tests import clients
 
 from .test_http_errors import expect_error, serving
 
@@ -43,7 +44,7 @@ def call(server: RunningServer, method: str, path: str, authorization: str | byt
     sent: dict[str, Any] = dict(headers or {})   # the Authorization header may be raw bytes
     if authorization is not None:
         sent["Authorization"] = authorization
-    return httpx.request(method, server.url + path, headers=sent, timeout=10, **kwargs)
+    return clients.request(method, server.url + path, headers=sent, timeout=10, **kwargs)
 
 
 def expect_unauthorized(response: httpx.Response, *says: str) -> None:

@@ -10,8 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests import clients
 
 from .processes import free_port, kill
 
@@ -131,7 +132,7 @@ def test_the_banner_comes_once_bound_and_names_the_port_picked() -> None:
         api = first[1].split()[1].rstrip(",")
         base = api.removesuffix("/v1/videos/generations")
         assert not base.endswith(":0"), first
-        assert httpx.get(f"{base}/_mock/health", timeout=10).json()["status"] == "ok"
+        assert clients.get(f"{base}/_mock/health", timeout=10).json()["status"] == "ok"
     finally:
         kill(process)
 

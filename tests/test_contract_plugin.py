@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from contract_tests.mock import MockControlError, MockServer
+from tests import clients
 
 from .conftest import connect
 
@@ -76,7 +77,7 @@ def test_mock_server_works_outside_pytest() -> None:
     with MockServer() as mock:
         before = mock.advance(0)
         assert mock.advance(60) == pytest.approx(before + 60)
-        assert httpx.get(f"{mock.url}/_mock/health").json()["status"] == "ok"
+        assert clients.get(f"{mock.url}/_mock/health").json()["status"] == "ok"
 
 
 def test_users_override_the_settings_fixture(pytester: pytest.Pytester) -> None:

@@ -1,7 +1,8 @@
 """`evolink-contract server`: passes our mock, and names each way a server can break the contract.
 
-Each broken server is a thin proxy in front of the mock that corrupts one thing; the proxy
-forwards the mock's control API too, so the checker still advances the mock's clock.
+Each broken server is the mock with one thing corrupted in front of it, in the same server
+(tests/contract_support.InFrontOfTheMock); the control API passes through untouched, so the
+checker still advances the mock's clock.
 """
 
 from __future__ import annotations
@@ -12,59 +13,81 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from contract_tests.budget import Budget, default_max_credits, price
 from contract_tests.cli import main
-from tests.contract_support import API_KEY, OTHER_API_KEY, serve, serve_mock
+from mock_server.app import MockApp
+from tests.contract_support import (
+    API_KEY,
+    OTHER_API_KEY,
+    InFrontOfTheMock,
+    serve_in_front,
+    serve_mock,
+)
 
 EXAMPLES = "30"
 Corruption = Callable[[str, str, int, Any], tuple[int, Any]]
-HOP_HEADERS = {"host", "content-length", "content-encoding", "transfer-encoding", "connection"}
 
 
-class CorruptingProxy:
-    """Forwards every request to ``upstream``; ``corrupt`` may rewrite vendor-API JSON answers."""
+class Corrupting(InFrontOfTheMock):
+    """``corrupt`` may rewrite the mock's vendor-API JSON answers (status and document);
+    the request headers in ``drop_headers`` never reach the mock."""
 
-    def __init__(self, upstream: str, corrupt: Corruption,
+    def __init__(self, mock: MockApp, corrupt: Corruption,
                  drop_headers: frozenset[str] = frozenset()) -> None:
-        self.upstream = upstream
+        super().__init__(mock)
         self.corrupt = corrupt
-        self.drop_headers = HOP_HEADERS | drop_headers   # request headers not passed on
-        self.client: httpx.AsyncClient | None = None   # made on the server's event loop
+        self.drop_headers = {name.encode("latin-1") for name in drop_headers}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        target = scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
-        self.client = self.client or httpx.AsyncClient(base_url=self.upstream)
-        answer = await self.client.request(
-            request.method, target, content=await request.body(),
-            headers=[(k, v) for k, v in request.headers.items() if k not in self.drop_headers])
-        status, content = answer.status_code, answer.content
-        if scope["path"].startswith("/v1/") and "json" in answer.headers.get("content-type", ""):
-            status, body = self.corrupt(request.method, scope["path"], status, answer.json())
-            content = json.dumps(body).encode()
-        headers = {k: v for k, v in answer.headers.items() if k not in HOP_HEADERS}
-        await Response(content, status, headers=headers)(scope, receive, send)
+        if scope["type"] != "http":
+            await self.mock(scope, receive, send)
+            return
+        if self.drop_headers:
+            scope = {**scope, "headers": [(name, value) for name, value in scope["headers"]
+                                          if name.lower() not in self.drop_headers]}
+        if not scope["path"].startswith("/v1/"):
+            await self.mock(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def hold(message: Message) -> None:   # the answer, whole, then corrupted
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._answer(scope, start, bytes(body), send)
+            else:
+                await send(message)
+
+        await self.mock(scope, receive, hold)
+
+    async def _answer(self, scope: Scope, start: dict[str, Any], content: bytes, send: Send) -> None:
+        status = start["status"]
+        headers = [(name, value) for name, value in start.get("headers", [])
+                   if name.lower() != b"content-length"]
+        if any(name.lower() == b"content-type" and b"json" in value for name, value in headers):
+            status, document = self.corrupt(scope["method"], scope["path"], status,
+                                             json.loads(content))
+            content = json.dumps(document).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
 
 
-class NotTheMock:
+class NotTheMock(InFrontOfTheMock):
     """Hides the control API, so the checker must treat the server as any other."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"].startswith("/_mock"):
+        if scope["type"] == "http" and scope["path"].startswith("/_mock"):
             await Response(status_code=404)(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self.mock(scope, receive, send)
 
 
 def unchanged(method: str, path: str, status: int, body: Any) -> tuple[int, Any]:
@@ -142,11 +165,10 @@ def test_our_mock_keeps_the_contract(mock_url: str, tmp_path: Path,
     (create_as_201, ["status_code_conformance"]),
     (progress_backwards, ["progress_never_decreases"]),
 ], ids=lambda value: getattr(value, "__name__", ""))
-def test_each_broken_contract_fails_and_is_named(mock_url: str, corruption: Corruption,
-                                                 named: list[str],
+def test_each_broken_contract_fails_and_is_named(corruption: Corruption, named: list[str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    with serve(CorruptingProxy(mock_url, corruption)) as proxy_url:
-        assert check(proxy_url) == 1
+    with serve_in_front(lambda mock: Corrupting(mock, corruption)) as broken_url:
+        assert check(broken_url) == 1
     out = capsys.readouterr().out
     failures = out.split("Failures (", 1)[1]
     for name in named:
@@ -155,11 +177,12 @@ def test_each_broken_contract_fails_and_is_named(mock_url: str, corruption: Corr
     assert "Result: FAILED" in out
 
 
-def test_a_server_without_idempotency_is_named(mock_url: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    forgetful = CorruptingProxy(mock_url, unchanged, drop_headers=frozenset({"idempotency-key"}))
-    with serve(forgetful) as proxy_url:
-        assert check(proxy_url, "--phases", "idempotency") == 1
+def test_a_server_without_idempotency_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    def forgetful(mock: MockApp) -> Corrupting:
+        return Corrupting(mock, unchanged, drop_headers=frozenset({"idempotency-key"}))
+
+    with serve_in_front(forgetful) as forgetful_url:
+        assert check(forgetful_url, "--phases", "idempotency") == 1
     failures = capsys.readouterr().out.split("Failures (", 1)[1]
     assert "] replay_returns_the_original_task - " in failures
     assert "the retry made another task" in failures
@@ -191,8 +214,7 @@ def test_a_capped_budget_skips_valid_creates_and_says_so(
 def test_another_server_is_polled_in_real_time_within_max_wait(
         capsys: pytest.CaptureFixture[str]) -> None:
     # 600x: a two-minute task takes 0.2 s of real time, announced as estimated_time 1.
-    with serve_mock(clock="scaled", speed=600) as upstream, \
-            serve(NotTheMock(CorruptingProxy(upstream, unchanged))) as url:
+    with serve_in_front(NotTheMock, clock="scaled", speed=600) as url:
         assert check(url, "--phases", "lifecycle") == 0
         assert check(url, "--phases", "lifecycle", "--max-wait", "0") == 1
     passed, failed = capsys.readouterr().out.split("Result: PASSED", 1)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from contract_tests.cli import main
+from mock_server.app import MockApp
 from mock_server.spec import load_spec, operations
-from tests.contract_support import API_KEY, serve, serve_mock
+from tests.contract_support import API_KEY, InFrontOfTheMock, serve_in_front, serve_mock
 
 QUICK = ["--max-examples", "10", "--phases", "lifecycle,stateless"]
 
@@ -51,30 +50,28 @@ def test_against_a_mock_with_api_keys_ignored_auth_runs(capsys: pytest.CaptureFi
     assert "Result: PASSED" in out
 
 
-class HidingProxy:
-    """Another server: forwards everything but /_mock (so it is not recognised as the mock),
-    and with ``inject_key`` puts a valid key in place of whatever credential was sent."""
+class Hiding(InFrontOfTheMock):
+    """Another server: the mock, but /_mock answers 404 (so it is not recognised as the mock),
+    and with ``inject_key`` every request carries that valid key in place of whatever
+    credential was sent."""
 
-    def __init__(self, upstream: str, inject_key: str | None) -> None:
-        self.upstream = upstream
+    def __init__(self, mock: MockApp, inject_key: str | None) -> None:
+        super().__init__(mock)
         self.inject_key = inject_key
-        self.client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.mock(scope, receive, send)
             return
         if scope["path"].startswith("/_mock"):
             await Response(status_code=404)(scope, receive, send)
             return
-        request = Request(scope, receive)
-        self.client = self.client or httpx.AsyncClient(base_url=self.upstream)
-        headers = {k: v for k, v in request.headers.items() if k not in {"host", "content-length"}}
         if self.inject_key:
-            headers["authorization"] = f"Bearer {self.inject_key}"
-        answer = await self.client.request(request.method, scope["raw_path"].decode(),
-                                           content=await request.body(), headers=headers)
-        await Response(answer.content, answer.status_code,
-                       media_type=answer.headers.get("content-type"))(scope, receive, send)
+            headers = [(name, value) for name, value in scope["headers"]
+                       if name.lower() != b"authorization"]
+            scope = {**scope, "headers": [*headers, (b"authorization",
+                                                     f"Bearer {self.inject_key}".encode())]}
+        await self.mock(scope, receive, send)
 
 
 def finding_block(out: str, check: str) -> str:
@@ -92,8 +89,7 @@ def finding_block(out: str, check: str) -> str:
 def test_another_server_ignoring_keys_fails_and_the_curl_sends_what_was_sent(
         mock_keys: tuple[str, ...], inject_key: str | None, sent: str | None,
         capsys: pytest.CaptureFixture[str]) -> None:
-    with serve_mock(api_keys=mock_keys) as upstream, \
-            serve(HidingProxy(upstream, inject_key)) as url:
+    with serve_in_front(lambda mock: Hiding(mock, inject_key), api_keys=mock_keys) as url:
         assert main(["server", "--base-url", url, "--api-key", "k1", "--max-examples", "10",
                      "--phases", "stateless"]) == 1
     block = finding_block(capsys.readouterr().out, "ignored_auth")

@@ -22,6 +22,7 @@ from mock_server.app import create_app
 from mock_server.domain.ids import key_fingerprint
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests import clients
 
 from .browser import chromium, missing_binary
 from .conftest import API_KEY, ROOT
@@ -57,12 +58,12 @@ return group ? Array.from(group.lastChild.children, (card) => ({
 def test_dashboard_is_guarded_like_the_admin_api_and_takes_the_token_from_the_url() -> None:
     with RunningServer(Settings(clock="manual", validate_responses=True, admin_token=TOKEN)) as server:
         url = f"{server.url}/_mock/ui"
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, params={"token": "nope"}).json()["error"]["code"] == "admin_forbidden"
-        assert httpx.get(url, params={"token": TOKEN},
-                         headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
-        assert httpx.get(url, headers={"X-Mock-Admin-Token": TOKEN}).status_code == 200
-        page = httpx.get(url, params={"token": TOKEN})
+        assert clients.get(url).status_code == 401
+        assert clients.get(url, params={"token": "nope"}).json()["error"]["code"] == "admin_forbidden"
+        assert clients.get(url, params={"token": TOKEN},
+                           headers={"X-Mock-Admin-Token": "nope"}).status_code == 403
+        assert clients.get(url, headers={"X-Mock-Admin-Token": TOKEN}).status_code == 200
+        page = clients.get(url, params={"token": TOKEN})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "script-src 'sha256-" in page.headers["content-security-policy"]
     assert page.headers["referrer-policy"] == "no-referrer"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -15,6 +14,7 @@ from mock_server.domain.lifecycle import FAILURE_MESSAGES
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 from mock_server.spec import failure_codes, load_spec
+from tests import clients
 
 from .conftest import API_KEY
 
@@ -39,8 +39,8 @@ def test_every_code_of_the_shipped_spec_has_its_own_message() -> None:
 def test_a_code_the_spec_adds_fails_a_task_with_that_code_and_a_message_naming_it(
         spec_file: str) -> None:
     settings = Settings(clock="manual", spec=spec_file, validate_responses=True)
-    with RunningServer(settings) as server, httpx.Client(base_url=server.url, headers=AUTH,
-                                                         timeout=10) as http:
+    with RunningServer(settings) as server, clients.Client(base_url=server.url, headers=AUTH,
+                                                           timeout=10) as http:
         created = http.post("/v1/videos/generations", json=CREATE,
                             headers={"X-Mock-Scenario": f"fail={ADDED}"})
         assert created.status_code == 200, created.text
@@ -53,7 +53,7 @@ def test_a_code_the_spec_adds_fails_a_task_with_that_code_and_a_message_naming_i
 
 
 def test_the_shipped_spec_refuses_to_script_a_code_it_does_not_list() -> None:
-    with RunningServer(Settings(clock="manual")) as server, httpx.Client(
+    with RunningServer(Settings(clock="manual")) as server, clients.Client(
             base_url=server.url, headers=AUTH, timeout=10) as http:
         answer = http.post("/v1/videos/generations", json=CREATE,
                            headers={"X-Mock-Scenario": f"fail={ADDED}"})

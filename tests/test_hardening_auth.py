@@ -31,6 +31,7 @@ from mock_server.app import create_app
 from mock_server.errors import ApiError
 from mock_server.settings import Settings
 from mock_server.spec import ADMIN_SPEC, load_spec
+from tests import clients
 from tests.receivers import Receiver
 
 KEYS = tuple(f"sk-hardening-{n}-{'x' * n}" for n in range(1, 6))
@@ -187,7 +188,7 @@ def test_api_keys_appear_in_no_log_journal_delivery_or_state_file(
     admin = mock.admin_headers()
     good = {"Authorization": f"Bearer {SECRET_KEY}"}
     answers: dict[str, str] = {}
-    with httpx.Client(base_url=mock.url, timeout=10) as http:
+    with clients.Client(base_url=mock.url, timeout=10) as http:
         created = http.post("/v1/videos/generations", headers=good, json={
             "model": "grok-imagine-text-to-video", "prompt": "a kite",
             "callback_url": receiver.url("/ok/keys")}).json()

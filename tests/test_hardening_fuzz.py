@@ -19,6 +19,7 @@ from hardening.common import MockProcess, RssSeries
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 from mock_server.spec import ADMIN_SPEC, load_spec
+from tests import clients
 
 CASES = int(os.environ.get("HARDENING_CI_FUZZ_CASES", "300"))
 ADMIN = {"X-Mock-Admin-Token": fuzz.ADMIN_TOKEN}
@@ -68,8 +69,8 @@ def test_raw_malformed_input(mock: MockProcess, case: raw.Case) -> None:
 @pytest.fixture
 def manual() -> Iterator[tuple[RunningServer, httpx.Client]]:
     with RunningServer(Settings(clock="manual", validate_responses=True, seed=9)) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": "Bearer fuzz-bugs"},
-                         timeout=10) as http:
+            clients.Client(base_url=server.url, headers={"Authorization": "Bearer fuzz-bugs"},
+                           timeout=10) as http:
         yield server, http
 
 

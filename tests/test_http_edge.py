@@ -15,6 +15,7 @@ import pytest
 
 from mock_server.server import RunningServer
 from mock_server.settings import Settings, from_env
+from tests import clients
 
 TIMEOUT = 0.5          # --http-header-timeout in the timeout tests
 GROK = {"model": "grok-imagine-text-to-video", "prompt": "A lighthouse in a storm"}
@@ -106,7 +107,7 @@ def test_half_sent_requests_are_closed_while_others_are_served(
         opened = time.monotonic()
         for sock in stalled:
             sock.sendall(b"GET /v1/tasks/task-unified-1-x HT")   # half a request line
-        with httpx.Client(base_url=server.url, timeout=10) as http:   # served meanwhile
+        with clients.Client(base_url=server.url, timeout=10) as http:   # served meanwhile
             assert http.get("/_mock/health").status_code == 200
         for sock in stalled:
             assert read_all(sock) == b"", "closed without an answer"

@@ -17,6 +17,7 @@ import pytest
 
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
+from tests import clients
 
 from .conftest import serving
 
@@ -503,8 +504,8 @@ def test_unknown_well_formed_task_id_gets_404_task_not_found(client: httpx.Clien
 def test_task_of_another_key_gets_403_permission_denied(client: httpx.Client,
                                                         server: RunningServer) -> None:
     task_id = client.post(CREATE, json=GROK_T2V).json()["id"]
-    other = httpx.get(f"{server.url}/v1/tasks/{task_id}",
-                      headers={"Authorization": "Bearer someone-else"})
+    other = clients.get(f"{server.url}/v1/tasks/{task_id}",
+                        headers={"Authorization": "Bearer someone-else"})
     expect_error(other, 403, "permission_denied", "invalid_request_error", "task_id",
                  says=("another API key",))
     assert client.get(f"/v1/tasks/{task_id}").status_code == 200

@@ -6,13 +6,13 @@ validators are built once per operation; these tests pin the answers that must n
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from starlette.routing import Mount, Route, Router
 
 from mock_server.middleware import _literal_prefixes, middleware_stack
 from mock_server.server import RunningServer
+from tests import clients
 
 
 @pytest.mark.parametrize(("path", "status", "content_type"), [
@@ -25,20 +25,20 @@ from mock_server.server import RunningServer
 ])
 def test_every_docs_route_is_still_served(module_server: RunningServer, path: str, status: int,
                                           content_type: str) -> None:
-    response = httpx.get(module_server.url + path, timeout=10)
+    response = clients.get(module_server.url + path, timeout=10)
     assert response.status_code == status, response.text[:200]
     assert response.headers["content-type"].startswith(content_type)
 
 
 def test_the_ui_without_its_slash_still_redirects_to_it(module_server: RunningServer) -> None:
-    response = httpx.get(module_server.url + "/ui", timeout=10)
+    response = clients.get(module_server.url + "/ui", timeout=10)
     assert response.status_code == 307
     assert response.headers["location"].endswith("/ui/")
 
 
 def test_paths_outside_the_docs_get_the_api_answer_not_the_ui_router(
         module_server: RunningServer) -> None:
-    response = httpx.get(module_server.url + "/uix/openapi.json", timeout=10)
+    response = clients.get(module_server.url + "/uix/openapi.json", timeout=10)
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "invalid_request_error"
 

@@ -25,6 +25,7 @@ from mock_server.server import RunningServer
 from mock_server.settings import Settings
 from mock_server.spec import SpecError, load_spec
 from mock_server.store import resolved
+from tests import clients
 
 from .conftest import API_KEY, ROOT, serving
 from .fourth_model import NAME, four_model_spec, write_spec
@@ -136,7 +137,7 @@ def test_the_fourth_model_lives_through_its_lifecycle_on_the_manual_clock(mock: 
     assert done["status"] == "completed" and done["progress"] == 100
     assert done["task_info"] == {"can_cancel": False, "estimated_time": 0, "video_duration": 4}
     [link] = done["results"]
-    video = httpx.get(link, timeout=10)
+    video = clients.get(link, timeout=10)
     assert video.status_code == 200 and video.content == (MEDIA_DIR / "16x9.mp4").read_bytes()
 
 
@@ -146,7 +147,7 @@ def test_an_aspect_ratio_without_a_shipped_video_gets_the_model_s_default(mock: 
     task_id = create(http, {**ACME, "aspect_ratio": "4:3"})["id"]
     advance(server, http, 80)
     [link] = http.get(f"/v1/tasks/{task_id}").json()["results"]
-    assert httpx.get(link, timeout=10).content == (MEDIA_DIR / "9x16.mp4").read_bytes()
+    assert clients.get(link, timeout=10).content == (MEDIA_DIR / "9x16.mp4").read_bytes()
 
 
 def test_the_fourth_model_s_callback_carries_its_document(mock: Any) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import httpx
-
 from mock_server.settings import Settings
+from tests import clients
 from tests.conftest import serving
 from tests.processes import free_port, kill, start_serve
 
@@ -36,18 +35,18 @@ def test_no_task_is_lost_after_kill_9(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     process = start_serve(port, "--clock", "manual", "--state", str(state))
     try:
-        ids = [httpx.post(f"{base}/v1/videos/generations", json=BODY, headers=AUTH).json()["id"]
+        ids = [clients.post(f"{base}/v1/videos/generations", json=BODY, headers=AUTH).json()["id"]
                for _ in range(20)]
-        httpx.post(f"{base}/_mock/clock/advance", json={"seconds": 150})
-        seen = {i: httpx.get(f"{base}/v1/tasks/{i}", headers=AUTH).json() for i in ids}
+        clients.post(f"{base}/_mock/clock/advance", json={"seconds": 150})
+        seen = {i: clients.get(f"{base}/v1/tasks/{i}", headers=AUTH).json() for i in ids}
     finally:
         kill(process)
     process = start_serve(port, "--clock", "manual", "--state", str(state))
     try:
         for task_id, before in seen.items():
-            assert httpx.get(f"{base}/v1/tasks/{task_id}", headers=AUTH).json() == before
-        httpx.post(f"{base}/_mock/clock/advance", json={"seconds": 200})
-        statuses = {httpx.get(f"{base}/v1/tasks/{i}", headers=AUTH).json()["status"] for i in ids}
+            assert clients.get(f"{base}/v1/tasks/{task_id}", headers=AUTH).json() == before
+        clients.post(f"{base}/_mock/clock/advance", json={"seconds": 200})
+        statuses = {clients.get(f"{base}/v1/tasks/{i}", headers=AUTH).json()["status"] for i in ids}
         assert statuses == {"completed"}
     finally:
         kill(process, signal.SIGTERM)

@@ -13,6 +13,7 @@ import pytest
 from mock_server.cli import main
 from mock_server.server import RunningServer
 from mock_server.store import resolved
+from tests import clients
 from tests.upstreams import (  # noqa: F401 - tls_fixture and upstream_pair_fixture register fixtures
     AUTH,
     CREATE,
@@ -40,7 +41,7 @@ def drifting(upstream_pair: tuple[RunningServer, DriftingUpstream]) -> DriftingU
 def via(up: RunningServer, tls: Tls) -> Iterator[httpx.Client]:
     """A client of a proxy in front of ``up``, trusting the test CA."""
     with proxy(upstream=up.url, upstream_ca=tls.ca) as server:
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
+        with clients.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
             yield http
 
 
@@ -94,7 +95,7 @@ def test_an_invalid_request_is_answered_by_the_proxy_and_never_forwarded(
 def test_forward_invalid_sends_a_refused_request_on_and_still_names_the_violation(
         up: RunningServer, tls: Tls) -> None:
     with proxy(upstream=up.url, upstream_ca=tls.ca, forward_invalid=True) as server:
-        with httpx.Client(base_url=server.url, headers=AUTH) as http:
+        with clients.Client(base_url=server.url, headers=AUTH) as http:
             answer = http.post(CREATE, json={**GROK, "duration": 7})
             entry = journal(http)[-1]
     assert answer.status_code == 400
@@ -139,7 +140,7 @@ def test_upstream_connections_are_reused(via: httpx.Client, drifting: DriftingUp
 
 def test_an_upstream_certificate_not_trusted_gets_502_from_the_proxy(up: RunningServer) -> None:
     with proxy(upstream=up.url) as server:          # without --upstream-ca: the system's CAs
-        answer = httpx.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH)
+        answer = clients.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH)
     assert answer.status_code == 502
     error = answer.json()["error"]
     assert error["code"] == "bad_gateway" and "proxy" in error["message"]
@@ -152,7 +153,7 @@ def test_an_upstream_that_is_down_gets_502_saying_the_proxy_answered() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]               # bound, not listening: connections refused
         with proxy(upstream=f"http://127.0.0.1:{port}") as server:
-            answer = httpx.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH)
+            answer = clients.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH)
     assert answer.status_code == 502
     assert "this answer comes from the proxy" in answer.json()["error"]["message"]
 
@@ -163,7 +164,7 @@ def test_an_upstream_that_does_not_answer_in_time_gets_504() -> None:
         sock.listen(8)                             # accepts connections, never answers
         port = sock.getsockname()[1]
         with proxy(upstream=f"http://127.0.0.1:{port}", upstream_timeout=0.3) as server:
-            answer = httpx.get(f"{server.url}/v1/tasks/task-unified-1-abcdefgh", headers=AUTH)
+            answer = clients.get(f"{server.url}/v1/tasks/task-unified-1-abcdefgh", headers=AUTH)
     assert answer.status_code == 504
     error = answer.json()["error"]
     assert error["code"] == "gateway_timeout" and "0.3 s" in error["message"]
@@ -171,7 +172,7 @@ def test_an_upstream_that_does_not_answer_in_time_gets_504() -> None:
 
 def test_creates_beyond_max_creates_are_refused_locally_with_402(up: RunningServer, tls: Tls) -> None:
     with proxy(upstream=up.url, upstream_ca=tls.ca, max_creates=2) as server:
-        with httpx.Client(base_url=server.url, headers=AUTH) as http:
+        with clients.Client(base_url=server.url, headers=AUTH) as http:
             statuses = [http.post(CREATE, json=GROK).status_code for _ in range(3)]
             refused = http.post(CREATE, json=GROK).json()["error"]
             task_id = resolved(up.service.store.tasks())[0].id
@@ -184,11 +185,11 @@ def test_creates_beyond_max_creates_are_refused_locally_with_402(up: RunningServ
 def test_the_admin_api_is_the_proxys_own_guarded_and_never_forwarded(
         up: RunningServer, tls: Tls, drifting: DriftingUpstream) -> None:
     with proxy(upstream=up.url, upstream_ca=tls.ca, admin_token="s3cret") as server:
-        assert httpx.get(f"{server.url}/_mock/health").status_code == 401
-        health = httpx.get(f"{server.url}/_mock/health", headers={"X-Mock-Admin-Token": "s3cret"})
+        assert clients.get(f"{server.url}/_mock/health").status_code == 401
+        health = clients.get(f"{server.url}/_mock/health", headers={"X-Mock-Admin-Token": "s3cret"})
         # The admin token is this proxy's secret: a forwarded request does not carry it on.
-        httpx.post(f"{server.url}{CREATE}", json=GROK,
-                   headers={**AUTH, "X-Mock-Admin-Token": "s3cret"})
+        clients.post(f"{server.url}{CREATE}", json=GROK,
+                     headers={**AUTH, "X-Mock-Admin-Token": "s3cret"})
     assert health.status_code == 200
     assert [path for path, _port, _names in drifting.seen] == [CREATE]
     assert "x-mock-admin-token" not in drifting.seen[0][2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from mock_server.server import RunningServer
+from tests import clients
 from tests.test_dashboard import Dashboard, driver  # noqa: F401 - the module's browser fixture
 from tests.upstreams import UPSTREAM_KEY, make_tls, proxy, upstream
 
@@ -25,7 +25,7 @@ def proxied(tmp_path) -> Iterator[tuple[RunningServer, object]]:
 def test_an_answer_that_breaks_the_spec_shows_as_a_violation_with_its_pointer(
         driver, proxied) -> None:  # noqa: F811 - driver: the browser fixture imported above
     server, drifting = proxied
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}) as http:
+    with clients.Client(base_url=server.url, headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}) as http:
         task_id = http.post("/v1/videos/generations", json=GROK).json()["id"]
         drifting.drifts.append("unknown-enum")
         http.get(f"/v1/tasks/{task_id}")

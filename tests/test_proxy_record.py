@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from contract_tests.cli import main as contract_main
 from mock_server.server import RunningServer
+from tests import clients
 from tests.processes import free_port, kill
 from tests.upstreams import (  # noqa: F401 - tls_fixture and upstream_pair_fixture register fixtures
     AUTH,
@@ -40,7 +40,7 @@ def test_every_exchange_is_in_the_har_before_its_answer_and_keys_are_redacted(
     up, _ = upstream_pair
     har = tmp_path / "traffic.har"
     with proxy(upstream=up.url, upstream_ca=tls.ca, record=str(har)) as server:
-        with httpx.Client(base_url=server.url, headers=AUTH) as http:
+        with clients.Client(base_url=server.url, headers=AUTH) as http:
             assert entries(har) == []                    # a valid, empty HAR from the start
             task_id = http.post(CREATE, json=GROK).json()["id"]
             assert len(entries(har)) == 1                # written before the answer was sent
@@ -65,16 +65,16 @@ def test_a_recording_round_trips_through_evolink_contract_har(
     up, drifting = upstream_pair
     clean, drifted = tmp_path / "clean.har", tmp_path / "drifted.har"
     with proxy(upstream=up.url, upstream_ca=tls.ca, record=str(clean)) as server:
-        task_id = httpx.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH).json()["id"]
-        httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
+        task_id = clients.post(f"{server.url}{CREATE}", json=GROK, headers=AUTH).json()["id"]
+        clients.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
     assert contract_main(["har", str(clean)]) == 0
     assert "Result: PASSED" in capsys.readouterr().out
 
     with proxy(upstream=up.url, upstream_ca=tls.ca, record=str(drifted)) as server:
         drifting.drifts.extend(["unknown-enum", "undocumented-status"])
-        httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
-        httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
-        httpx.post(f"{server.url}{CREATE}", json={**GROK, "duration": 7}, headers=AUTH)
+        clients.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
+        clients.get(f"{server.url}/v1/tasks/{task_id}", headers=AUTH)
+        clients.post(f"{server.url}{CREATE}", json={**GROK, "duration": 7}, headers=AUTH)
     junit = tmp_path / "har.xml"
     assert contract_main(["har", str(drifted), "--junit", str(junit)]) == 1
     out = capsys.readouterr().out
@@ -93,7 +93,7 @@ def test_a_proxy_killed_with_sigkill_leaves_a_valid_har_of_every_answered_exchan
     process = start_proxy(port, "--upstream", up.url, "--upstream-ca", tls.ca, "--record", str(har),
                           "--log-format", "off")
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as http:
+        with clients.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as http:
             task_id = http.post(CREATE, json=GROK).json()["id"]
             for _ in range(3):
                 assert http.get(f"/v1/tasks/{task_id}").status_code == 200
@@ -115,8 +115,8 @@ def test_the_proxy_prints_a_violation_summary_on_exit(
     port = free_port()
     process = start_proxy(port, "--upstream", up.url, "--upstream-ca", tls.ca, *flags)
     try:
-        httpx.post(f"http://127.0.0.1:{port}{CREATE}", json={**GROK, "duration": 7}, headers=AUTH)
-        httpx.post(f"http://127.0.0.1:{port}{CREATE}", json=GROK, headers=AUTH)
+        clients.post(f"http://127.0.0.1:{port}{CREATE}", json={**GROK, "duration": 7}, headers=AUTH)
+        clients.post(f"http://127.0.0.1:{port}{CREATE}", json=GROK, headers=AUTH)
     finally:
         process.send_signal(stop)
         out, _err = process.communicate(timeout=30)

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from contract_tests.cli import main as contract
+from tests import clients
 from tests.postgres import PostgresServer, skip_reason, wait_until
 from tests.processes import free_port, kill
 from tests.receivers import Receiver
@@ -81,7 +82,7 @@ def _serve(url: str, *args: str) -> tuple[subprocess.Popen, str]:
 
 def _answers(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200
+        return clients.get(f"{base}/_mock/health", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
 
@@ -97,7 +98,7 @@ def replicas(url: str, *args: str, count: int = 2) -> Iterator[list[Replica]]:
                               timeout=60) \
                     or process.poll() is not None:
                 raise RuntimeError(process.stderr.read().decode() if process.stderr else "no output")
-            running.append(Replica(process, base, httpx.Client(base_url=base, timeout=10)))
+            running.append(Replica(process, base, clients.Client(base_url=base, timeout=10)))
         yield running
     finally:
         for replica in running:
@@ -151,7 +152,7 @@ def test_a_clock_move_rule_cancel_and_reset_on_one_replica_hold_on_the_other_at_
 def test_credits_are_spent_once_across_replicas_under_concurrent_creates(database: str) -> None:
     with replicas(database, "--credits", "70") as (a, b):   # 7 credits a task: room for 10
         def burst(replica: Replica) -> list[int]:
-            with httpx.Client(base_url=replica.base, timeout=10) as http:
+            with clients.Client(base_url=replica.base, timeout=10) as http:
                 return [http.post(CREATE, json={**BODY, "model": "kling-o3-text-to-video"},
                                   headers=AUTH).status_code for _ in range(10)]
 
@@ -226,7 +227,7 @@ def test_kill_9_of_one_replica_during_a_burst_loses_no_task_and_no_callback(data
         headers = {"X-Mock-Scenario": "takes=1"}
 
         def create_on(replica: Replica) -> None:
-            with httpx.Client(base_url=replica.base, timeout=5) as http:
+            with clients.Client(base_url=replica.base, timeout=5) as http:
                 while not stop.is_set():
                     try:
                         response = http.post(CREATE, json=callback_body(receiver), headers={
@@ -237,7 +238,7 @@ def test_kill_9_of_one_replica_during_a_burst_loses_no_task_and_no_callback(data
                         acknowledged.append(response.json()["id"])
 
         def tick() -> None:   # the clock moves on the survivor, so callbacks fall due throughout
-            with httpx.Client(base_url=b.base, timeout=5) as http:
+            with clients.Client(base_url=b.base, timeout=5) as http:
                 while not stop.is_set():
                     http.post("/_mock/clock/advance", json={"seconds": 1})
                     time.sleep(0.02)
@@ -292,7 +293,7 @@ def test_a_postgresql_restart_under_load_gives_503s_then_200s_and_never_a_500(
         stop = threading.Event()
 
         def load(replica: Replica) -> None:
-            with httpx.Client(base_url=replica.base, timeout=15) as http:
+            with clients.Client(base_url=replica.base, timeout=15) as http:
                 while not stop.is_set():
                     statuses[http.post(CREATE, json=BODY, headers=AUTH).status_code] += 1
 
@@ -378,13 +379,13 @@ def test_workers_on_postgresql_are_replicas_on_one_port(database: str) -> None:
             base = f"http://127.0.0.1:{port}"
             seen = set()
             for _ in range(200):   # a new connection each time: the kernel picks the worker
-                seen.add(httpx.get(f"{base}/_mock/health").headers["x-mock-worker"])
+                seen.add(clients.get(f"{base}/_mock/health").headers["x-mock-worker"])
                 if len(seen) == 2:
                     break
             assert seen == {"0", "1"}
-            ids = [httpx.post(f"{base}{CREATE}", json=callback_body(receiver), headers={
+            ids = [clients.post(f"{base}{CREATE}", json=callback_body(receiver), headers={
                 **AUTH, "X-Mock-Scenario": f"takes={TAKES:g}"}).json()["id"] for _ in range(20)]
-            httpx.post(f"{base}/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
+            clients.post(f"{base}/_mock/clock/advance", json={"seconds": TAKES}).raise_for_status()
             received = receiver.wait_for(20, timeout=30)
             assert sorted(r.json()["id"] for r in received) == sorted(ids)
         finally:
@@ -398,7 +399,7 @@ def test_an_idempotency_key_makes_one_task_across_replicas(database: str) -> Non
         answers: list[httpx.Response] = []
 
         def retry(replica: Replica) -> None:
-            with httpx.Client(base_url=replica.base, timeout=10) as http:
+            with clients.Client(base_url=replica.base, timeout=10) as http:
                 for _ in range(5):
                     answers.append(http.post(CREATE, json=BODY, headers={
                         **AUTH, "Idempotency-Key": "retry-0123456789abcdef"}))

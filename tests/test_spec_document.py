@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from openapi_spec_validator import validate
 
 from mock_server.server import RunningServer
+from tests import clients
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "evolink-video.yaml"
 RAW = SPEC_FILE.read_text(encoding="utf-8")
@@ -174,7 +174,7 @@ def test_every_cross_field_rule_has_an_id_param_and_rule() -> None:
 
 
 def test_server_serves_the_spec_with_the_same_operations(server: RunningServer) -> None:
-    response = httpx.get(f"{server.url}/openapi.json", timeout=10)
+    response = clients.get(f"{server.url}/openapi.json", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     served = response.json()
@@ -188,10 +188,10 @@ def test_server_serves_the_spec_with_the_same_operations(server: RunningServer) 
 
 
 def test_server_serves_swagger_ui_html(server: RunningServer) -> None:
-    response = httpx.get(f"{server.url}/ui/", timeout=10)
+    response = clients.get(f"{server.url}/ui/", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "swagger-ui" in response.text
     assert '"/openapi.json"' in response.text, "the UI must load the served spec"
-    bundle = httpx.get(f"{server.url}/ui/swagger-ui-bundle.js", timeout=10)
+    bundle = clients.get(f"{server.url}/ui/swagger-ui-bundle.js", timeout=10)
     assert bundle.status_code == 200

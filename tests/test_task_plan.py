@@ -3,7 +3,6 @@ that plan, and the plan's parts follow the model, a scripted time and a scripted
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from mock_server.domain import lifecycle
@@ -13,6 +12,7 @@ from mock_server.models import ASPECT_RATIOS, behaviours, spec_models
 from mock_server.server import RunningServer
 from mock_server.settings import Settings
 from mock_server.spec import load_spec
+from tests import clients
 
 SPEC = load_spec()
 BEHAVIOURS = behaviours(SPEC)
@@ -42,7 +42,7 @@ def test_a_created_task_follows_the_domain_plan(body: dict, scenario: str | None
                                                 takes: float | None, outcome: str) -> None:
     headers = {**AUTH, **({"X-Mock-Scenario": scenario} if scenario else {})}
     with RunningServer(Settings(clock="manual")) as server, \
-            httpx.Client(base_url=server.url, timeout=10) as http:
+            clients.Client(base_url=server.url, timeout=10) as http:
         created = http.post("/v1/videos/generations", json=body, headers=headers)
         assert created.status_code == 200, created.text
         detail = http.get(f"/_mock/tasks/{created.json()['id']}").json()

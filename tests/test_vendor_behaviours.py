@@ -14,6 +14,7 @@ from contract_tests.contract import schema_problems
 from mock_server.server import RunningServer
 from mock_server.settings import Settings, from_env
 from mock_server.store import resolved
+from tests import clients
 
 from .conftest import default_settings, serving
 from .receivers import Receiver
@@ -213,7 +214,7 @@ def test_every_vendor_answer_has_a_unique_request_id_that_the_journal_records(
         server: RunningServer, client: httpx.Client) -> None:
     answers = [create(client), client.get("/v1/tasks/task-unified-1-unknown"),
                client.get("/v1/models"), client.post(CREATE, json={"model": "x"}),
-               httpx.get(f"{server.url}/v1/credits"), client.get("/v1/nowhere")]
+               clients.get(f"{server.url}/v1/credits"), client.get("/v1/nowhere")]
     ids = [answer.headers["x-request-id"] for answer in answers]
     assert len(set(ids)) == len(ids) and all(ids)
     assert [entry.request_id for entry in journal(server)] == ids

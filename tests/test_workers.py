@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ import pytest
 
 from contract_tests.cli import main as contract
 from mock_server.cli import main
+from tests import clients
 from tests.processes import free_port, kill, start_serve
 from tests.receivers import Receiver
 
@@ -57,7 +59,7 @@ class Workers:
     def _find_both(self) -> None:
         self._clients = {}
         for _ in range(500):
-            client = httpx.Client(base_url=self.base, timeout=10)
+            client = clients.Client(base_url=self.base, timeout=10)
             worker = self._worker(client)
             if worker in self._clients:
                 client.close()
@@ -120,8 +122,8 @@ def shared_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def fresh_workers(shared_workers: str) -> Iterator[Workers]:
     """The shared workers as a newly started pair: reset with restart, new connections."""
-    assert httpx.post(f"{shared_workers}/_mock/reset", json={"restart": True},
-                      timeout=10).status_code == 200
+    assert clients.post(f"{shared_workers}/_mock/reset", json={"restart": True},
+                        timeout=10).status_code == 200
     mock = Workers(shared_workers)
     try:
         yield mock
@@ -313,11 +315,12 @@ def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp
 
 
 def _worker_pids(supervisor: int) -> set[int]:
-    """The supervisor's children that run a worker (not multiprocessing's resource tracker)."""
+    """The supervisor's children that run a worker (not multiprocessing's resource tracker,
+    which runs beside spawned workers; forked ones carry the supervisor's command line)."""
     pids = set()
     for child in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
         cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        if b"multiprocessing.spawn" in cmdline:
+        if b"multiprocessing.resource_tracker" not in cmdline:
             pids.add(int(child))
     return pids
 
@@ -332,6 +335,9 @@ def test_a_worker_that_dies_is_started_again_and_finds_the_state(tmp_path: Path)
         mock.close()
         before = _worker_pids(process.pid)
         assert len(before) == 2
+        supervisor = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        # forked, not spawned: a worker starts with the supervisor's imports made
+        assert all(Path(f"/proc/{pid}/cmdline").read_bytes() == supervisor for pid in before)
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
         after = eventually(lambda: len(pids := _worker_pids(process.pid)) == 2 and victim not in pids
@@ -351,3 +357,16 @@ def _both_workers(base: str) -> Workers | None:
         return Workers(base)
     except (AssertionError, httpx.TransportError):
         return None
+
+
+def test_workers_are_forked_only_while_the_supervisor_runs_one_thread() -> None:
+    from mock_server.workers import start_method
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"   # a fork would copy a process with a thread missing
+    finally:
+        release.set()
+        other.join()

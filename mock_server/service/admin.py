@@ -58,8 +58,8 @@ class Admin(Tasks, Scripting):
         self.rules = []
         await self.journal.clear()
         if restart:
-            if self.settings.seed is not None:   # re-seeded, not rebuilt: a new Faker costs ~20 ms
-                self.ids.fake.seed_instance(self._id_seed())
+            if self.settings.seed is not None:
+                self.ids.reseed(self._id_seed())
             self._rule_ids = itertools.count(1)
             if isinstance(self.journal, RequestJournal):
                 self.journal.restart()
