@@ -3,10 +3,13 @@ that plan, and the plan's parts follow the model, a scripted time and a scripted
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mock_server.domain import lifecycle
 from mock_server.domain.defaults import apply_defaults
+from mock_server.domain.ids import IdFactory
 from mock_server.domain.plan import plan_task
 from mock_server.models import ASPECT_RATIOS, behaviours, spec_models
 from mock_server.server import RunningServer
@@ -72,3 +75,25 @@ def test_a_scripted_failure_stops_where_that_failure_does() -> None:
     failed = lifecycle.snapshot(task, task.finishes_at)
     assert failed.status == "failed" and failed.error_code == "content_policy_violation"
     assert failed.progress == int(100 * policy.fail_fraction)
+
+
+def test_unseeded_task_ids_differ_between_a_process_and_its_fork() -> None:
+    """`serve --workers N` forks its workers from a supervisor that imported faker already."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: one id, then out without running any of pytest's exit code
+        os.write(writer, IdFactory().task_id(0).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as pipe:
+        child = pipe.read()
+    assert child.startswith("task-unified-0-")
+    assert IdFactory().task_id(0) != child
+
+
+def test_seeded_task_ids_repeat_for_the_same_seed() -> None:
+    first, second = IdFactory(seed=7), IdFactory(seed=7)
+    assert [first.task_id(1) for _ in range(3)] == [second.task_id(1) for _ in range(3)]
+    first.reseed(7)
+    assert first.task_id(1) == IdFactory(seed=7).task_id(1)

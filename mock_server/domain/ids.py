@@ -1,33 +1,40 @@
-"""Invented identifiers, from a seeded generator so that ``--seed`` makes runs repeatable."""
+"""Invented identifiers, from Faker so that ``--seed`` makes runs repeatable."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import random
+
+from faker import Faker
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class IdFactory:
-    """Task ids drawn from one ``random.Random``, seeded with ``seed`` (from the OS when None).
+    """Task ids from Faker, the project's generator of invented data, seeded with ``seed``.
 
-    Faker served as this generator before, and only for its ``random.Random``: importing and
-    building it cost every process that serves the mock ~0.2 s of CPU (import 150 ms, instance
-    45 ms). Seeding a ``random.Random`` the way Faker's ``seed_instance`` did gives the same ids
-    for the same seed as before."""
+    Building it costs a serving process ~0.2 s of CPU (import ~150 ms, instance ~45 ms; a
+    plain ``random.Random`` would cost nothing): the price of one generator for every invented
+    value, kept deliberately."""
 
     def __init__(self, seed: int | str | None = None) -> None:
-        self.random = random.Random()
+        self.fake = Faker()
         self.reseed(seed)
 
     def reseed(self, seed: int | str | None) -> None:
-        """Start the sequence of ``seed`` again (a restarting reset)."""
-        self.random.seed(seed)
+        """Start the sequence of ``seed`` again (a restarting reset). None: fresh entropy
+        from the OS, for this instance: an unseeded Faker draws from a generator made when
+        faker was imported, which a forked worker shares with its supervisor and with every
+        sibling, so they would all invent the same task ids (replicas on one database then
+        overwrite each other's tasks)."""
+        self.fake.seed_instance(seed)
 
     def task_id(self, created: float) -> str:
-        """``task-unified-<unix seconds>-<8 lowercase alphanumerics>``, as the vendor's."""
-        suffix = "".join(self.random.choices(ID_ALPHABET, k=8))
+        """``task-unified-<unix seconds>-<8 lowercase alphanumerics>``, as the vendor's.
+
+        Drawn from Faker's seeded generator directly: ``pystr_format`` costs several
+        percent of a create."""
+        suffix = "".join(self.fake.random.choices(ID_ALPHABET, k=8))
         return f"task-unified-{int(created)}-{suffix}"
 
 
