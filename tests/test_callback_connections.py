@@ -4,6 +4,7 @@ connection serves only the checked address and the host name it was checked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -166,14 +167,23 @@ class HangingResolver:
 
     def __init__(self) -> None:
         self.stopped: list[str] = []
+        self.any_stopped = asyncio.Event()
 
     async def __call__(self, url: str) -> list[str]:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             self.stopped.append(url)
+            self.any_stopped.set()
             raise
         return []
+
+    async def stopped_soon(self) -> list[str]:
+        """The stopped lookups, once one is (or after 1 s), before the loop's end cancels
+        whatever is left."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.any_stopped.wait(), 1.0)
+        return list(self.stopped)
 
 
 def test_a_lookup_slower_than_the_timeout_is_the_attempts_answer_and_is_stopped() -> None:
@@ -183,8 +193,7 @@ def test_a_lookup_slower_than_the_timeout_is_the_attempts_answer_and_is_stopped(
         sender = Sender(CallbackPolicy((parse_allowed_host(f"a.example:{port}"),)),
                         timeout=0.05, resolver=resolver)
         outcome = await sender.send(f"http://a.example:{port}/x", b"{}")
-        await asyncio.sleep(0)
-        return outcome, list(resolver.stopped)   # before the loop's end cancels what is left
+        return outcome, await resolver.stopped_soon()
 
     with Receiver(keep_alive=True) as receiver:
         outcome, stopped = asyncio.run(run(receiver.port))
@@ -202,8 +211,7 @@ def test_closing_the_sender_stops_a_lookup_in_progress() -> None:
         attempt = asyncio.ensure_future(sender.send("http://a.example:9/x", b"{}"))
         await asyncio.sleep(0.01)
         await sender.aclose()
-        await asyncio.sleep(0)
-        stopped = list(resolver.stopped)   # before the loop's end cancels what is left
+        stopped = await resolver.stopped_soon()
         attempt.cancel()
         return stopped
 

@@ -16,6 +16,7 @@ local rehearsals; see :class:`.urls.AllowedHost`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
@@ -105,24 +106,14 @@ class CallbackPolicy:
         Numeric hosts are returned normalised without touching DNS. Resolver errors
         (``socket.gaierror``) propagate. Raises ``ValueError`` if the URL cannot be parsed.
         """
-        lookup = self.lookup(url)
-        return lookup if isinstance(lookup, list) else await lookup
-
-    def lookup(self, url: str) -> list[str] | asyncio.Future[list[str]]:
-        """:meth:`resolve` started without a coroutine: the addresses at once for a numeric
-        host, else the resolver thread's answer to come. The sender starts a burst's lookup
-        this way: a coroutine in ``wait_for`` needed ~6 loop turns before the answer reached
-        the attempts, and the burst's first connection waited for all of them."""
         target = parse_url(url)
         if target.ip is not None:
             return [str(target.ip)]
-        return asyncio.get_running_loop().run_in_executor(
-            _RESOLVER, self._addresses, target.host, target.port)
-
-    def _addresses(self, host: str, port: int) -> list[str]:
-        """On a resolver thread: getaddrinfo blocks."""
+        lookup = functools.partial(self.getaddrinfo, target.host, target.port,
+                                   type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
         result: list[str] = []
-        for _family, _type, _proto, _canon, sockaddr in self.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        for _family, _type, _proto, _canon, sockaddr in infos:
             found = str(ipaddress.ip_address(sockaddr[0]))
             if found not in result:
                 result.append(found)

@@ -17,7 +17,6 @@ callback, scanned by each young garbage collection, and a loop turn per step.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -172,8 +171,7 @@ class Sender:
         self.resolver = resolver or policy.resolve
         self.pool = Pool(trust(ca_file), timeout, per_key=connections_per_address,
                          most=max_connections)
-        # host:port -> (the answer the attempts wait for, the resolver's work behind it)
-        self._lookups: dict[str, tuple[asyncio.Future[list[str]], asyncio.Future[list[str]]]] = {}
+        self._lookups: dict[str, asyncio.Future[list[str]]] = {}
 
     @property
     def connections_opened(self) -> int:
@@ -227,52 +225,17 @@ class Sender:
         an answer looked up after it was due, never a cached one). Raises ``ValueError`` for a
         URL that does not parse."""
         target = parse_url(url)
+        if self.resolver == self.policy.resolve and target.ip is not None:
+            return [str(target.ip)]
         name = f"{target.host}:{target.port}"
-        if name in self._lookups:
-            return self._lookups[name][0]
-        # Started here, not in a task: the default resolver's thread is asked at once, and its
-        # answer reaches the attempts two loop turns after it comes (a coroutine in wait_for
-        # took ~6, each behind the scheduler's next batch of due callbacks).
-        started = (self.policy.lookup(url) if self.resolver == self.policy.resolve
-                   else asyncio.ensure_future(self.resolver(url)))
-        if isinstance(started, list):
-            return started
-        loop = asyncio.get_running_loop()
-        lookup: asyncio.Future[list[str]] = loop.create_future()
-        self._lookups[name] = (lookup, started)
-        timer = loop.call_later(self.timeout, self._lookup_timed_out, lookup, started)
-        started.add_done_callback(functools.partial(self._looked_up, lookup, timer))
-        lookup.add_done_callback(functools.partial(self._lookup_ended, name))
+        lookup = self._lookups.get(name)
+        if lookup is None:
+            lookup = asyncio.ensure_future(asyncio.wait_for(self.resolver(url), self.timeout))
+            self._lookups[name] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(name, None))
         return lookup
 
-    @staticmethod
-    def _looked_up(lookup: asyncio.Future[list[str]], timer: asyncio.TimerHandle,
-                   started: asyncio.Future[list[str]]) -> None:
-        timer.cancel()
-        if lookup.done():   # timed out, or the sender closed
-            return
-        if started.cancelled():
-            lookup.cancel()
-        elif (error := started.exception()) is not None:
-            lookup.set_exception(error)
-        else:
-            lookup.set_result(started.result())
-
-    @staticmethod
-    def _lookup_timed_out(lookup: asyncio.Future[list[str]], started: asyncio.Future[list[str]]) -> None:
-        if not lookup.done():
-            lookup.set_exception(TimeoutError())
-        started.cancel()
-
-    def _lookup_ended(self, name: str, lookup: asyncio.Future[list[str]]) -> None:
-        entry = self._lookups.get(name)
-        if entry is not None and entry[0] is lookup:   # not a newer lookup of the same name
-            del self._lookups[name]
-        if not lookup.cancelled():
-            lookup.exception()   # retrieved, even when every attempt asking for it was abandoned
-
     async def aclose(self) -> None:
-        for lookup, started in list(self._lookups.values()):
+        for lookup in list(self._lookups.values()):
             lookup.cancel()
-            started.cancel()   # a resolver coroutine stops too
         self.pool.close()
